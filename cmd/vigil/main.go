@@ -1,0 +1,142 @@
+// Command vigil runs the Vigil status page and monitor.
+//
+//	vigil [-c FILE]          run the server (default ./config.cfg)
+//	vigil check [-c FILE]    validate a configuration and print every problem
+//	vigil -V                 print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/supervisors"
+)
+
+// Version is the server version, settable at link time.
+var Version = "1.29.0-go"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+type options struct {
+	config  string
+	check   bool
+	version bool
+}
+
+func parseArgs(args []string, stderr io.Writer) (options, error) {
+	var o options
+	if len(args) > 0 && args[0] == "check" {
+		o.check = true
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("vigil", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "c", "./config.cfg", "configuration file")
+	fs.StringVar(&o.config, "config", "./config.cfg", "configuration file")
+	fs.BoolVar(&o.version, "V", false, "print the version and exit")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  vigil [-c FILE]         run the server\n  vigil check [-c FILE]   validate a configuration\n\nOptions:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return o, nil
+}
+
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return supervisors.ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return supervisors.ExitConfig
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "vigil-server %s\n", Version)
+		return supervisors.ExitOK
+	}
+
+	cfg, warnings, err := config.Load(o.config, environ)
+	if err != nil {
+		reportConfigError(stderr, o.config, err)
+		return supervisors.ExitConfig
+	}
+	if o.check {
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "%s: warning: %s: %s\n", o.config, w.Path, w.Message)
+		}
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", o.config)
+		return supervisors.ExitOK
+	}
+
+	logger := newLogger(stderr, cfg.Server.LogLevel)
+	for _, w := range warnings {
+		logger.Warn("configuration: "+w.Message, "path", w.Path)
+	}
+	logger.Info("starting up", "version", Version, "config", o.config)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	tree := supervisors.Build(cfg, supervisors.Deps{Logger: logger})
+	err = tree.Serve(ctx)
+	var fatal *supervisors.FatalError
+	switch {
+	case err == nil:
+		logger.Info("stopped")
+		return supervisors.ExitOK
+	case errors.As(err, &fatal):
+		logger.Error("fatal", "error", fatal.Err)
+		fmt.Fprintf(stderr, "vigil: %v\n", fatal.Err)
+		return fatal.Code
+	default:
+		logger.Error("stopped on error", "error", err)
+		return supervisors.ExitFatal
+	}
+}
+
+// reportConfigError prints every configuration problem, one per line.
+func reportConfigError(w io.Writer, path string, err error) {
+	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+		fmt.Fprintf(w, "%s: %s\n", path, line)
+	}
+}
+
+// newLogger builds the process logger for a configured log level.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	switch level {
+	case "off":
+		return slog.New(slog.DiscardHandler)
+	case "error":
+		l = slog.LevelError
+	case "warn":
+		l = slog.LevelWarn
+	case "info":
+		l = slog.LevelInfo
+	case "debug":
+		l = slog.LevelDebug
+	case "trace":
+		l = slog.LevelDebug - 4
+	default:
+		l = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

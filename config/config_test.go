@@ -1,0 +1,790 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fixture returns the path of a file under testdata/config.
+func fixture(parts ...string) string {
+	return filepath.Join(append([]string{"..", "testdata", "config"}, parts...)...)
+}
+
+// mustLoad loads a valid fixture, failing the test on any error.
+func mustLoad(t *testing.T, name string, environ []string) (*Config, []Warning) {
+	t.Helper()
+	cfg, warnings, err := Load(fixture("valid", name), environ)
+	if err != nil {
+		t.Fatalf("Load(%s): unexpected error:\n%v", name, err)
+	}
+	return cfg, warnings
+}
+
+// problemsOf extracts the Errors from an error returned by Load or Parse.
+func problemsOf(t *testing.T, err error) Errors {
+	t.Helper()
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error is not a config.Errors: %T %v", err, err)
+	}
+	return errs
+}
+
+// hasProblem reports whether errs has a problem at exactly path whose
+// message contains reason.
+func hasProblem(errs Errors, path, reason string) bool {
+	for _, p := range errs {
+		if p.Path == path && strings.Contains(p.Message, reason) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestInvalidFixtures(t *testing.T) {
+	const node = "probe.service[0].node[0]"
+	tests := []struct {
+		file, path, reason string
+	}{
+		{"missing-server.cfg", "server", "required table missing"},
+		{"missing-assets.cfg", "assets", "required table missing"},
+		{"missing-branding.cfg", "branding", "required table missing"},
+		{"missing-metrics.cfg", "metrics", "required table missing"},
+		{"missing-probe.cfg", "probe", "required table missing"},
+		{"missing-probe-service.cfg", "probe.service", "required key missing"},
+		{"missing-service-node.cfg", "probe.service[0].node", "required key missing"},
+		{"missing-manager-token.cfg", "server.manager_token", "required key missing"},
+		{"missing-page-url.cfg", "branding.page_url", "required key missing"},
+		{"server-not-table.cfg", "server", "must be a table (got string)"},
+		{"probe-service-not-array.cfg", "probe.service", "must be an array of tables (got string)"},
+		{"bad-inet-hostname.cfg", "server.inet", `must be an IP address and port, e.g. 0.0.0.0:8080 (got "localhost:8080")`},
+		{"bad-inet-no-port.cfg", "server.inet", `must be an IP address and port`},
+		{"bad-log-level.cfg", "server.log_level", `must be one of off, error, warn, info, debug, trace (got "verbose")`},
+		{"string-for-bool.cfg", "server.mcp_server", "must be a boolean"},
+		{"duplicate-service.cfg", "probe.service[1].id", "configuration has duplicate service identifier: web"},
+		{"duplicate-node.cfg", "probe.service[0].node[1].id", "configuration has duplicate node identifier: api in service: web"},
+		{"replicas-on-push.cfg", node + ".replicas", "non-poll node cannot have replicas"},
+		{"scripts-on-poll.cfg", node + ".scripts", "non-script node cannot have scripts"},
+		{"tcp-with-path.cfg", node + ".replicas[1]", `tcp replica needs host:port without a path (got path "/")`},
+		{"tcp-without-port.cfg", node + ".replicas[1]", "tcp replica needs host:port without a path (port missing"},
+		{"icmp-with-port.cfg", node + ".replicas[1]", `icmp replica needs a host only, without a port (got port "7")`},
+		{"icmp-with-slash.cfg", node + ".replicas[1]", `icmp replica needs a host only, without a path`},
+		{"ssh-without-port.cfg", node + ".replicas[1]", "ssh replica needs host:port without a path (port missing"},
+		{"ftp-replica.cfg", node + ".replicas[1]", `invalid replica url: unsupported scheme "ftp"`},
+		{"unparsable-replica.cfg", node + ".replicas[1]", "invalid replica url"},
+		{"http-method-lowercase.cfg", node + ".http_method", `must be one of HEAD, GET, POST, PUT, PATCH, in uppercase (got "get")`},
+		{"bad-regex.cfg", node + ".http_body_healthy_match", "invalid regular expression"},
+		{"bad-header.cfg", node + `.http_headers."Bad Header"`, `invalid HTTP header name "Bad Header"`},
+		{"bad-header-value.cfg", node + ".http_headers.X-Injected", "invalid HTTP header value"},
+		{"negative-integer.cfg", "metrics.poll_interval", "must be a non-negative integer (got -1)"},
+		{"float-for-integer.cfg", "metrics.poll_retry", "must be an integer, not a float (got 1.5)"},
+		{"string-for-integer.cfg", "metrics.poll_delay_dead", "must be an integer (got string)"},
+		{"u16-overflow.cfg", "metrics.poll_parallelism", "out of range: must be at most 65535 (got 70000)"},
+		{"u32-overflow.cfg", node + ".rabbitmq_queue_nack_dead_above", "out of range: must be at most 4294967295"},
+		{"script-timeout-zero.cfg", "metrics.script_timeout", "must be greater than 0"},
+		{"bad-url.cfg", "branding.page_url", "not absolute"},
+		{"bad-url-port.cfg", "branding.website_url", `invalid port "99999"`},
+		{"bad-mode.cfg", node + ".mode", `must be one of poll, push, script, local (got "Poll")`},
+		{"missing-mode.cfg", node + ".mode", "required key missing"},
+		{"telegram-thread-string.cfg", "notify.telegram.message_thread_id", "must be an integer (got string)"},
+		{"bad-backoff-function.cfg", "notify.reminder_backoff_function", `must be one of none, linear, square, cubic (got "exponential")`},
+		{"notifier-missing-key.cfg", "notify.slack.hook_url", "required key missing"},
+		{"rabbitmq-missing-key.cfg", "plugins.rabbitmq.virtualhost", "required key missing"},
+		{"toml-syntax.cfg", "", "TOML syntax error at line 19, column"},
+		{"toml-duplicate-key.cfg", "", "TOML syntax error at line 6, column 1: key manager_token is already defined"},
+	}
+
+	covered := map[string]bool{"multiple-problems.cfg": true} // TestMultipleProblems
+	for _, tc := range tests {
+		covered[tc.file] = true
+		t.Run(tc.file, func(t *testing.T) {
+			cfg, _, err := Load(fixture("invalid", tc.file), nil)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if cfg != nil {
+				t.Error("Load returned a Config along with an error")
+			}
+			errs := problemsOf(t, err)
+			if !hasProblem(errs, tc.path, tc.reason) {
+				t.Errorf("no problem at %q containing %q; got:\n%v", tc.path, tc.reason, err)
+			}
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("Error() does not contain %q:\n%v", tc.reason, err)
+			}
+		})
+	}
+
+	// Every fixture in the directory must have an expectation.
+	entries, err := os.ReadDir(fixture("invalid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !covered[e.Name()] {
+			t.Errorf("fixture invalid/%s has no test case", e.Name())
+		}
+	}
+}
+
+func TestMultipleProblems(t *testing.T) {
+	_, _, err := Load(fixture("invalid", "multiple-problems.cfg"), nil)
+	errs := problemsOf(t, err)
+	want := []struct{ path, reason string }{
+		{"server.log_level", `got "loud"`},
+		{"server.inet", `(got "localhost:8080")`},
+		{"server.manager_token", "required key missing"},
+		{"metrics.poll_retry", "must be a non-negative integer (got -2)"},
+		{"metrics.poll_parallelism", "must be at most 65535"},
+		{"notify.reminder_backoff_function", "exponential"},
+		{"notify.telegram.message_thread_id", "must be an integer (got string)"},
+		{"probe.service[0].node[1].replicas", "non-poll node cannot have replicas"},
+		{"probe.service[0].node[1].id", "configuration has duplicate node identifier: api in service: web"},
+		{"probe.service[1].id", "configuration has duplicate service identifier: web"},
+		{"probe.service[1].node[0].replicas[0]", "tcp replica needs host:port without a path"},
+		{"probe.service[1].node[0].replicas[1]", "icmp replica needs a host only"},
+		{"probe.service[1].node[0].replicas[2]", "ssh replica needs host:port without a path"},
+		{"probe.service[1].node[0].replicas[3]", "unsupported scheme"},
+		{"probe.service[1].node[0].http_method", `got "get"`},
+	}
+	for _, w := range want {
+		if !hasProblem(errs, w.path, w.reason) {
+			t.Errorf("missing problem %s: …%s…", w.path, w.reason)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	// One problem per line, formatted "path: message".
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(errs) {
+		t.Fatalf("Error() has %d lines for %d problems", len(lines), len(errs))
+	}
+	const wantLine = "probe.service[1].node[0].replicas[0]: tcp replica needs host:port without a path"
+	found := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, wantLine) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no line starting with %q in:\n%v", wantLine, err)
+	}
+}
+
+func TestOriginalSample(t *testing.T) {
+	cfg, warnings := mustLoad(t, "original-sample.cfg", nil)
+	if len(warnings) != 0 {
+		t.Errorf("unexpected warnings: %v", warnings)
+	}
+	if cfg.Server.LogLevel != "debug" || cfg.Server.Inet != "[::1]:8080" || cfg.Server.MCPServer {
+		t.Errorf("server = %+v", cfg.Server)
+	}
+	if cfg.Branding.SupportURL != "mailto:support@acme.example" {
+		t.Errorf("support_url = %q", cfg.Branding.SupportURL)
+	}
+	if got := cfg.Metrics.PushSystemCPUSickAbove; got != float32(0.90) {
+		t.Errorf("push_system_cpu_sick_above = %v", got)
+	}
+	if cfg.Notify == nil || cfg.Notify.Email == nil || cfg.Notify.Slack == nil ||
+		cfg.Notify.Pushover == nil || cfg.Notify.Webhook == nil {
+		t.Fatalf("notify = %+v", cfg.Notify)
+	}
+	// Commented-out sections stay absent.
+	if cfg.Notify.Twilio != nil || cfg.Notify.Telegram != nil || cfg.Notify.XMPP != nil {
+		t.Error("commented-out notifier decoded")
+	}
+	var ids []string
+	for _, s := range cfg.Probe.Services {
+		ids = append(ids, s.ID)
+	}
+	if want := []string{"web", "relay", "internal", "plugin"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("services = %v, want %v", ids, want)
+	}
+	bastion := cfg.Probe.Services[0].Nodes[2]
+	if want := []Replica{{ID: "ssh://bastion.acme.example:22", Kind: KindSSH, Host: "bastion.acme.example", Port: "22"}}; !reflect.DeepEqual(bastion.Replicas, want) {
+		t.Errorf("ssh replicas = %+v", bastion.Replicas)
+	}
+	status := cfg.Probe.Services[0].Nodes[4]
+	if status.HTTPBodyHealthyMatch == nil || !status.HTTPBodyHealthyMatch.MatchString("User-agent: *") {
+		t.Errorf("http_body_healthy_match = %v", status.HTTPBodyHealthyMatch)
+	}
+	script := cfg.Probe.Services[3].Nodes[0]
+	if len(script.Scripts) != 1 || !strings.Contains(script.Scripts[0], `if [ -z "$status" ]; then`) {
+		t.Errorf("scripts = %q", script.Scripts)
+	}
+	if got := cfg.PollReplicaCount(); got != 8 {
+		t.Errorf("PollReplicaCount() = %d, want 8", got)
+	}
+}
+
+func TestEveryKey(t *testing.T) {
+	cfg, warnings := mustLoad(t, "every-key.cfg", nil)
+	if len(warnings) != 0 {
+		t.Errorf("unexpected warnings: %v", warnings)
+	}
+
+	wantServer := Server{
+		LogLevel: "info", Inet: "0.0.0.0:9090", Workers: 8, MCPServer: true,
+		ManagerToken: "manager-secret", ReporterToken: "reporter-secret",
+	}
+	if cfg.Server != wantServer {
+		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
+	}
+	if cfg.Assets != (Assets{Path: "./no-such-assets-dir/", PathExists: false}) {
+		t.Errorf("assets = %+v", cfg.Assets)
+	}
+	wantBranding := Branding{
+		PageTitle:   "Example Status",
+		PageURL:     "https://status.example.com/",
+		CompanyName: "Example SAS",
+		IconColor:   "#1972F5",
+		IconURL:     "https://example.com/icon.png",
+		LogoColor:   "#000000",
+		LogoURL:     "https://example.com/logo.svg",
+		WebsiteURL:  "http://example.com/",
+		SupportURL:  "mailto:support@example.com",
+		CustomHTML:  `<meta name="x" content="y">`,
+	}
+	if cfg.Branding != wantBranding {
+		t.Errorf("branding = %+v, want %+v", cfg.Branding, wantBranding)
+	}
+	wantMetrics := Metrics{
+		PollInterval:               60 * time.Second,
+		PollRetry:                  3,
+		PollRetryWait:              250 * time.Millisecond,
+		PollHTTPStatusHealthyAbove: 100,
+		PollHTTPStatusHealthyBelow: 300,
+		PollDelayDead:              15 * time.Second,
+		PollDelaySick:              3 * time.Second,
+		PollParallelism:            1, // 0 is stored as 1
+		PushDelayDead:              30 * time.Second,
+		PushSystemCPUSickAbove:     0.5,
+		PushSystemRAMSickAbove:     1, // a TOML integer for an f32
+		ScriptInterval:             600 * time.Second,
+		ScriptParallelism:          1,
+		ScriptTimeout:              30 * time.Second,
+		LocalDelayDead:             50 * time.Second,
+		PushReplicasMax:            0,
+	}
+	if cfg.Metrics != wantMetrics {
+		t.Errorf("metrics = %+v, want %+v", cfg.Metrics, wantMetrics)
+	}
+	wantRabbit := &RabbitMQ{
+		APIURL: "http://127.0.0.1:15672/", AuthUsername: "admin", AuthPassword: "rabbit-secret",
+		Virtualhost: "example", QueueReadyHealthyBelow: 500, QueueNackHealthyBelow: 100,
+		QueueReadyDeadAbove: 20000, QueueNackDeadAbove: 5000, QueueLoadedRetryDelay: 750 * time.Millisecond,
+	}
+	if !reflect.DeepEqual(cfg.Plugins.RabbitMQ, wantRabbit) {
+		t.Errorf("rabbitmq = %+v", cfg.Plugins.RabbitMQ)
+	}
+
+	threadID := int64(-42)
+	wantNotify := &Notify{
+		StartupNotification:     false,
+		ReminderInterval:        300 * time.Second,
+		ReminderBackoffFunction: "cubic",
+		ReminderBackoffLimit:    5,
+		ReminderEscalate:        true,
+		Email: &Email{
+			To: "oncall@example.com", From: "status@example.com", SMTPHost: "smtp.example.com",
+			SMTPPort: 465, SMTPUsername: "mailer", SMTPPassword: "mail-secret", SMTPEncrypt: false,
+			RemindersOnly: true,
+		},
+		Twilio: &Twilio{
+			To: []string{"+33600000001", "+33600000002"}, ServiceSID: "service-sid",
+			AccountSID: "account-sid", AuthToken: "auth-token", RemindersOnly: true,
+		},
+		Slack: &Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true, RemindersOnly: true},
+		Zulip: &Zulip{
+			BotEmail: "bot@example.zulipchat.com", BotAPIKey: "zulip-key", Channel: "vigil",
+			APIURL: "https://example.zulipchat.com/api/v1/", RemindersOnly: true,
+		},
+		Telegram: &Telegram{BotToken: "bot-token", ChatID: "@example", MessageThreadID: &threadID, RemindersOnly: true},
+		Pushover: &Pushover{AppToken: "pushover-token", UserKeys: []string{"key-1", "key-2", "key-3"}, RemindersOnly: true},
+		Gotify:   &Gotify{AppURL: "https://push.example.com/", AppToken: "gotify-token", RemindersOnly: true},
+		XMPP:     &XMPP{To: "oncall@example.com", From: "vigil@example.com", XMPPPassword: "xmpp-secret", RemindersOnly: true},
+		Matrix:   &Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "matrix-token", RoomID: "!abc123:matrix.org", RemindersOnly: true},
+		Webex:    &Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "webex-token", RoomID: "webex-room", RemindersOnly: true},
+		Webhook:  &Webhook{HookURL: "https://example.com/webhooks/vigil"},
+	}
+	if !reflect.DeepEqual(cfg.Notify, wantNotify) {
+		t.Errorf("notify =\n%+v\nwant\n%+v", cfg.Notify, wantNotify)
+	}
+
+	svcs := cfg.Probe.Services
+	if len(svcs) != 4 {
+		t.Fatalf("%d services", len(svcs))
+	}
+	web := svcs[0]
+	if web.ID != "web" || web.Label != "Web nodes" || len(web.Nodes) != 5 {
+		t.Fatalf("web = %+v", web)
+	}
+
+	router := web.Nodes[0]
+	wantRouter := []Replica{
+		{ID: "icmp://edge-1.example.net", Kind: KindICMP, Host: "edge-1.example.net"},
+		{ID: "icmp://[2001:db8::1]", Kind: KindICMP, Host: "2001:db8::1"},
+		{ID: "icmp://edge-2.example.net?ignored=1#fragment", Kind: KindICMP, Host: "edge-2.example.net"},
+	}
+	if router.Mode != ModePoll || !reflect.DeepEqual(router.Replicas, wantRouter) {
+		t.Errorf("router replicas = %+v", router.Replicas)
+	}
+
+	lb := web.Nodes[1]
+	wantLB := []Replica{
+		{ID: "tcp://edge-1.example.net:80", Kind: KindTCP, Host: "edge-1.example.net", Port: "80"},
+		{ID: "tcp://[::1]:8080", Kind: KindTCP, Host: "::1", Port: "8080"},
+		{ID: "ssh://bastion.example.net:22", Kind: KindSSH, Host: "bastion.example.net", Port: "22"},
+		{ID: "SSH://user@Bastion.example.net:2222?x=1#y", Kind: KindSSH, Host: "Bastion.example.net", Port: "2222"},
+	}
+	if !reflect.DeepEqual(lb.Replicas, wantLB) {
+		t.Errorf("load-balancer replicas = %+v", lb.Replicas)
+	}
+
+	api := web.Nodes[2]
+	wantAPIReplicas := []Replica{
+		{ID: "https://API.example.com", Kind: KindHTTP, URL: "https://api.example.com/"},
+		{ID: "http://api.example.com:8080/health?full=1", Kind: KindHTTP, URL: "http://api.example.com:8080/health?full=1"},
+	}
+	if !reflect.DeepEqual(api.Replicas, wantAPIReplicas) {
+		t.Errorf("api replicas = %+v", api.Replicas)
+	}
+	wantHeaders := []Header{
+		{"Authorization", "Bearer xxxx"}, {"X-Multi", "a"}, {"X-Multi", "b"}, {"Accept", "text/plain"},
+	}
+	if !reflect.DeepEqual(api.HTTPHeaders, wantHeaders) {
+		t.Errorf("api headers = %+v, want %+v", api.HTTPHeaders, wantHeaders)
+	}
+	if api.HTTPMethod != "POST" || api.HTTPBody == nil || *api.HTTPBody != `{"ping": true}` {
+		t.Errorf("api method/body = %q %v", api.HTTPMethod, api.HTTPBody)
+	}
+	if api.HTTPBodyHealthyMatch == nil || api.HTTPBodyHealthyMatch.String() != `^ok\b` {
+		t.Errorf("api match = %v", api.HTTPBodyHealthyMatch)
+	}
+	if !api.RevealReplicaName || api.LinkURL != "https://example.com/" || api.LinkLabel != "Details" {
+		t.Errorf("api link = %v %q %q", api.RevealReplicaName, api.LinkURL, api.LinkLabel)
+	}
+
+	sub := web.Nodes[3]
+	wantSub := []Header{{"Zeta", "1"}, {"Alpha", "2"}, {"Alpha", "3"}, {"Middle", "4"}}
+	if !reflect.DeepEqual(sub.HTTPHeaders, wantSub) || sub.HTTPMethod != "HEAD" {
+		t.Errorf("sub-table headers = %+v (%q)", sub.HTTPHeaders, sub.HTTPMethod)
+	}
+	dotted := web.Nodes[4]
+	if want := []Header{{"X-Second", "2"}, {"X-First", "1"}}; !reflect.DeepEqual(dotted.HTTPHeaders, want) {
+		t.Errorf("dotted headers = %+v", dotted.HTTPHeaders)
+	}
+	if empty := svcs[2].Nodes[2]; empty.Mode != ModePoll || empty.Replicas != nil {
+		t.Errorf("empty poll node = %+v", empty)
+	}
+
+	push := svcs[1].Nodes[0]
+	if push.Mode != ModePush || push.RabbitMQQueue != "client" ||
+		push.RabbitMQQueueNackHealthyBelow == nil || *push.RabbitMQQueueNackHealthyBelow != 100 ||
+		push.RabbitMQQueueNackDeadAbove == nil || *push.RabbitMQQueueNackDeadAbove != 4294967295 {
+		t.Errorf("push node = %+v", push)
+	}
+	if push.HTTPBody != nil || push.HTTPBodyHealthyMatch != nil || push.HTTPHeaders != nil {
+		t.Errorf("push node has HTTP settings: %+v", push)
+	}
+
+	internal := svcs[2]
+	if internal.Nodes[0].Mode != ModeLocal {
+		t.Errorf("gateway mode = %q", internal.Nodes[0].Mode)
+	}
+	script := internal.Nodes[1]
+	if script.Mode != ModeScript || len(script.Scripts) != 2 ||
+		strings.TrimSpace(script.Scripts[0]) != "exit 0" || script.Scripts[1] != "exit 1" {
+		t.Errorf("scripts = %q", script.Scripts)
+	}
+
+	inline := svcs[3].Nodes[0]
+	if want := []Header{{"B", "2"}, {"A", "1"}}; !reflect.DeepEqual(inline.HTTPHeaders, want) {
+		t.Errorf("inline-array node headers = %+v", inline.HTTPHeaders)
+	}
+	if inline.ID != "api" || inline.Replicas[0].URL != "https://example.org/" {
+		t.Errorf("inline-array node = %+v", inline)
+	}
+}
+
+func TestUnknownKeysWarn(t *testing.T) {
+	cfg, warnings := mustLoad(t, "unknown-keys.cfg", nil)
+	if cfg.Notify == nil || cfg.Notify.Webhook == nil {
+		t.Fatal("known tables next to unknown ones were not decoded")
+	}
+	var got []string
+	for _, w := range warnings {
+		got = append(got, w.Path)
+		if w.Message == "" {
+			t.Errorf("warning %s has no message", w.Path)
+		}
+	}
+	want := []string{
+		"server.foo",
+		"server.extra",
+		"metrics.poll_intervall",
+		"plugins.kafka",
+		"notify.webhook.reminders_only",
+		"notify.nosuch",
+		"probe.service[0].node[1].typo",
+		`probe.service[0].node[1]."odd key.with dots"`,
+		"probe.service[0].node[1].nested",
+		"probe.service[0].colour",
+		"nosuch_array",
+		"unknown_table",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warning paths =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestMinimalDefaults(t *testing.T) {
+	cfg, warnings := mustLoad(t, "minimal.cfg", nil)
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	want := Config{
+		Server: Server{
+			LogLevel: "error", Inet: "[::1]:8080", Workers: 4,
+			ManagerToken: "manager-secret", ReporterToken: "reporter-secret",
+		},
+		Assets: Assets{Path: "./res/assets/"},
+		Branding: Branding{
+			PageTitle:   "Status Page",
+			PageURL:     "https://status.example.com/",
+			CompanyName: "Example SAS",
+			IconColor:   "#1972F5",
+			IconURL:     "https://example.com/icon.png",
+			LogoColor:   "#1972F5",
+			LogoURL:     "https://example.com/logo.svg",
+			WebsiteURL:  "https://example.com/",
+			SupportURL:  "mailto:support@example.com",
+		},
+		Metrics: Metrics{
+			PollInterval:               120 * time.Second,
+			PollRetry:                  2,
+			PollRetryWait:              500 * time.Millisecond,
+			PollHTTPStatusHealthyAbove: 200,
+			PollHTTPStatusHealthyBelow: 400,
+			PollDelayDead:              10 * time.Second,
+			PollDelaySick:              5 * time.Second,
+			PollParallelism:            4,
+			PushDelayDead:              20 * time.Second,
+			PushSystemCPUSickAbove:     0.99,
+			PushSystemRAMSickAbove:     0.99,
+			ScriptInterval:             300 * time.Second,
+			ScriptParallelism:          2,
+			ScriptTimeout:              300 * time.Second,
+			LocalDelayDead:             40 * time.Second,
+			PushReplicasMax:            1000,
+		},
+		Probe: Probe{Services: []Service{}},
+	}
+	// The working directory of the test is config/, where ./res/assets/
+	// does not exist.
+	if !reflect.DeepEqual(*cfg, want) {
+		t.Errorf("minimal config =\n%+v\nwant\n%+v", *cfg, want)
+	}
+	if cfg.Notify != nil || cfg.Plugins.RabbitMQ != nil {
+		t.Error("optional tables decoded although absent")
+	}
+}
+
+// minimalText is the minimal valid configuration, with %s placeholders
+// replaced by callers through strings.Replace.
+const minimalText = `
+[server]
+manager_token = "MANAGER"
+reporter_token = "REPORTER"
+[assets]
+[branding]
+page_url = "https://status.example.com"
+company_name = "Example"
+icon_color = "#fff"
+icon_url = "https://example.com/i.png"
+logo_color = "#fff"
+logo_url = "https://example.com/l.svg"
+website_url = "https://example.com"
+support_url = "https://example.com/support"
+[metrics]
+EXTRA
+[probe]
+service = []
+`
+
+// parseWith parses minimalText with its placeholders replaced.
+func parseWith(t *testing.T, manager, reporter, extra string, environ []string) (*Config, []Warning, error) {
+	t.Helper()
+	text := strings.NewReplacer("MANAGER", manager, "REPORTER", reporter, "EXTRA", extra).Replace(minimalText)
+	return Parse([]byte(text), ".", environ)
+}
+
+func TestNotifyDefaults(t *testing.T) {
+	cfg, _, err := parseWith(t, "m", "r", "[notify]\n[notify.email]\nto = \"a@x\"\nfrom = \"b@x\"\n[notify.webhook]\nhook_url = \"HTTPS://Hooks.Example.com\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Notify{
+		StartupNotification:     true,
+		ReminderBackoffFunction: "none",
+		ReminderBackoffLimit:    3,
+		Email:                   &Email{To: "a@x", From: "b@x", SMTPHost: "localhost", SMTPPort: 587, SMTPEncrypt: true},
+		Webhook:                 &Webhook{HookURL: "https://hooks.example.com/"},
+	}
+	if !reflect.DeepEqual(cfg.Notify, want) {
+		t.Errorf("notify = %+v, want %+v", cfg.Notify, want)
+	}
+}
+
+func TestScriptTimeoutDefaultsToInterval(t *testing.T) {
+	cfg, _, err := parseWith(t, "m", "r", "script_interval = 42", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Metrics.ScriptTimeout != 42*time.Second {
+		t.Errorf("script_timeout = %v, want 42s", cfg.Metrics.ScriptTimeout)
+	}
+	cfg, _, err = parseWith(t, "m", "r", "script_interval = 0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Metrics.ScriptTimeout != 300*time.Second {
+		t.Errorf("script_timeout with script_interval = 0: %v, want 300s", cfg.Metrics.ScriptTimeout)
+	}
+}
+
+func TestLogLevelCaseInsensitive(t *testing.T) {
+	cfg, _, err := parseWith(t, "m", "r", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.LogLevel != "error" {
+		t.Errorf("default log level %q", cfg.Server.LogLevel)
+	}
+	text := strings.Replace(minimalText, "[server]", "[server]\nlog_level = \"WaRn\"\ninet = \"[::]:80\"", 1)
+	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	cfg, _, err = Parse([]byte(text), ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.LogLevel != "warn" || cfg.Server.Inet != "[::]:80" {
+		t.Errorf("server = %+v", cfg.Server)
+	}
+}
+
+func TestAssetsPathExists(t *testing.T) {
+	dir := t.TempDir()
+	text := strings.Replace(minimalText, "[assets]", "[assets]\npath = '"+dir+"'", 1)
+	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	cfg, _, err := Parse([]byte(text), ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Assets.Path != dir || !cfg.Assets.PathExists {
+		t.Errorf("assets = %+v", cfg.Assets)
+	}
+}
+
+func TestInterpolationInConfig(t *testing.T) {
+	environ := []string{
+		"VIGIL_MANAGER_TOKEN=abc",
+		"PLAIN=plain-value",
+		// Values (and names) with $, { or } are skipped, never fatal.
+		"WEIRD=${oops}",
+		"DOLLAR=a$b",
+		"BRACES={}",
+		"BAD{NAME}=x",
+	}
+	extra := "# a comment mentioning ${PLAIN} and ${WEIRD} is harmless\n"
+	cfg, _, err := parseWith(t, "${VIGIL_MANAGER_TOKEN}", "${UNDEFINED_VAR}-$PLAIN-$$", extra, environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.ManagerToken != "abc" {
+		t.Errorf("manager_token = %q, want abc", cfg.Server.ManagerToken)
+	}
+	if want := "${UNDEFINED_VAR}-$PLAIN-$$"; cfg.Server.ReporterToken != want {
+		t.Errorf("reporter_token = %q, want %q", cfg.Server.ReporterToken, want)
+	}
+}
+
+func TestInterpolationCanBreakTOMLLikeTheOriginal(t *testing.T) {
+	// Values are inserted verbatim: an unquoted reference yields whatever
+	// TOML the value spells, and a newline in a comment's variable ends the
+	// comment. Both are the original's behaviour, reported as problems.
+	_, _, err := parseWith(t, "m", "r", "# ${NL}\n", []string{"NL=x\npoll_interval = -5"})
+	errs := problemsOf(t, err)
+	if !hasProblem(errs, "metrics.poll_interval", "non-negative") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	environ := []string{"A=1", "B=two", "EMPTY=", "X:-y=colon", "A=last", "BAD=$x", "NOEQUALS", "=nameless"}
+	tests := []struct{ in, want string }{
+		{"${A}", "last"},
+		{"${B}${B}", "twotwo"},
+		{"x${EMPTY}y", "xy"},
+		{"$A $$ ${", "$A $$ ${"},
+		{"${UNDEFINED}", "${UNDEFINED}"},
+		{"${X:-y}", "colon"},
+		{"${A:-default}", "${A:-default}"},
+		{"${BAD}", "${BAD}"},
+		{"$${B}", "$two"},
+		{"${${B}}", "${two}"},
+		{"${}", "${}"},
+		{"${B", "${B"},
+		{"# ${B} in a comment", "# two in a comment"},
+		{"ünï${B}cødé", "ünïtwocødé"},
+	}
+	for _, tc := range tests {
+		if got := string(Interpolate([]byte(tc.in), environ)); got != tc.want {
+			t.Errorf("Interpolate(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := string(Interpolate([]byte("${A}"), nil)); got != "${A}" {
+		t.Errorf("nil environ: %q", got)
+	}
+}
+
+func TestURLNormalisation(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://status.example.com", "https://status.example.com/"},
+		{"HTTPS://Status.Example.COM:443/Path?Q=1#F", "https://status.example.com/Path?Q=1#F"},
+		{"http://example.com:80", "http://example.com/"},
+		{"http://example.com:8080", "http://example.com:8080/"},
+		{"https://example.com:80/", "https://example.com:80/"},
+		{"http://[2001:DB8::1]:80/x", "http://[2001:db8::1]/x"},
+		{"mailto:support@example.com", "mailto:support@example.com"},
+		{"  https://example.com/a b ", "https://example.com/a%20b"},
+	}
+	for _, tc := range tests {
+		got, err := normalizeURL(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("normalizeURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "example.com", "/relative", "https://", "http:opaque", "https://example.com:65536/", "http://exa mple.com/"} {
+		if got, err := normalizeURL(bad); err == nil {
+			t.Errorf("normalizeURL(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseReplica(t *testing.T) {
+	good := map[string]Replica{
+		"icmp://host":                {ID: "icmp://host", Kind: KindICMP, Host: "host"},
+		"icmp://10.0.0.1?q#f":        {ID: "icmp://10.0.0.1?q#f", Kind: KindICMP, Host: "10.0.0.1"},
+		"tcp://[::1]:22":             {ID: "tcp://[::1]:22", Kind: KindTCP, Host: "::1", Port: "22"},
+		"tcp://u:p@host:1?q#f":       {ID: "tcp://u:p@host:1?q#f", Kind: KindTCP, Host: "host", Port: "1"},
+		"ssh://host:22":              {ID: "ssh://host:22", Kind: KindSSH, Host: "host", Port: "22"},
+		"https://x.com":              {ID: "https://x.com", Kind: KindHTTP, URL: "https://x.com/"},
+		"HTTP://X.com:80/a?b":        {ID: "HTTP://X.com:80/a?b", Kind: KindHTTP, URL: "http://x.com/a?b"},
+		"http://x.com/#frag":         {ID: "http://x.com/#frag", Kind: KindHTTP, URL: "http://x.com/#frag"},
+		"TCP://Host.Example.com:443": {ID: "TCP://Host.Example.com:443", Kind: KindTCP, Host: "Host.Example.com", Port: "443"},
+	}
+	for in, want := range good {
+		got, err := parseReplica(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("parseReplica(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{
+		"icmp://host/", "icmp://host:7", "icmp:host", "icmp:///",
+		"tcp://host", "tcp://host:80/", "tcp://host:", "tcp://:80",
+		"ssh://host", "ssh://host:22/x",
+		"ftp://host", "udp://host:53", "host:80", "http://", "",
+	} {
+		if got, err := parseReplica(bad); err == nil {
+			t.Errorf("parseReplica(%q) = %+v, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseSyntaxErrorPosition(t *testing.T) {
+	_, _, err := Parse([]byte("[server]\nmanager_token = \"x\nreporter_token = \"y\"\n"), ".", nil)
+	errs := problemsOf(t, err)
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, "TOML syntax error at line 2, column") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, _, err := Load(filepath.Join(t.TempDir(), "nope.cfg"), nil)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v", err)
+	}
+}
+
+func TestReminderIntervalZeroWarns(t *testing.T) {
+	cfg, warnings, err := parseWith(t, "m", "r", "[notify]\nreminder_interval = 0\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Notify.ReminderInterval != 0 || len(warnings) != 1 || warnings[0].Path != "notify.reminder_interval" {
+		t.Errorf("interval %v, warnings %v", cfg.Notify.ReminderInterval, warnings)
+	}
+}
+
+func TestNodeKeyOrderSurvivesWeirdKeys(t *testing.T) {
+	extra := `[probe]
+[[probe.service]]
+id = "s"
+label = "S"
+[[probe.service.node]]
+id = "n"
+label = "N"
+mode = "poll"
+replicas = ["https://example.com/"]
+[probe.service.node.http_headers]
+"X-Quoted" = "1"
+'X-Literal' = "2"
+X-Bare = ["3", "4"]
+`
+	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
+	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	cfg, _, err := Parse([]byte(text), ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Header{{"X-Quoted", "1"}, {"X-Literal", "2"}, {"X-Bare", "3"}, {"X-Bare", "4"}}
+	if got := cfg.Probe.Services[0].Nodes[0].HTTPHeaders; !reflect.DeepEqual(got, want) {
+		t.Errorf("headers = %+v", got)
+	}
+}
+
+func TestHeaderProblemsNameArrayElements(t *testing.T) {
+	extra := `[probe]
+[[probe.service]]
+id = "s"
+label = "S"
+[[probe.service.node]]
+id = "n"
+label = "N"
+mode = "poll"
+http_headers = { X-Ok = ["fine", "bad\u0000value", 3], X-Table = { a = "b" } }
+`
+	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
+	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	_, _, err := Parse([]byte(text), ".", nil)
+	errs := problemsOf(t, err)
+	const h = "probe.service[0].node[0].http_headers"
+	for _, w := range []struct{ path, reason string }{
+		{h + ".X-Ok[1]", "invalid HTTP header value"},
+		{h + ".X-Ok[2]", "must be a string (got integer)"},
+		{h + ".X-Table", "must be a string or an array of strings (got table)"},
+	} {
+		if !hasProblem(errs, w.path, w.reason) {
+			t.Errorf("missing %s: %s in\n%v", w.path, w.reason, err)
+		}
+	}
+	if len(errs) != 3 {
+		t.Errorf("got %d problems:\n%v", len(errs), err)
+	}
+}

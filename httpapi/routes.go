@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+)
+
+// routes builds the router. Paths are normalised before routing (spec
+// §7.1): runs of slashes are merged and a trailing slash is dropped.
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.Logger = s.logger
+	e.HTTPErrorHandler = errorHandler
+	e.Pre(normalisePath)
+
+	e.GET("/status/text", s.statusText)
+	e.HEAD("/status/text", s.statusText)
+	e.GET("/status/report", s.statusReport)
+	e.HEAD("/status/report", s.statusReport)
+	return e
+}
+
+// normalisePath merges repeated slashes and removes a trailing slash on both
+// the decoded and the raw path, leaving the query untouched.
+func normalisePath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		r := c.Request()
+		r.URL.Path = cleanSlashes(r.URL.Path)
+		if r.URL.RawPath != "" {
+			r.URL.RawPath = cleanSlashes(r.URL.RawPath)
+		}
+		return next(c)
+	}
+}
+
+func cleanSlashes(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if !strings.Contains(p, "//") && (len(p) <= 1 || p[len(p)-1] != '/') {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	prev := byte(0)
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && prev == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+		prev = p[i]
+	}
+	out := b.String()
+	if len(out) > 1 && out[len(out)-1] == '/' {
+		out = out[:len(out)-1]
+	}
+	if out == "" {
+		out = "/"
+	}
+	return out
+}
+
+// errorHandler answers every routing failure (unknown path, wrong method)
+// with an empty 404, as the original does, and other errors with their code.
+func errorHandler(c *echo.Context, err error) {
+	if resp, _ := echo.UnwrapResponse(c.Response()); resp != nil && resp.Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	if sc, ok := err.(echo.HTTPStatusCoder); ok {
+		code = sc.StatusCode()
+	}
+	if code == http.StatusMethodNotAllowed {
+		code = http.StatusNotFound
+	}
+	_ = c.NoContent(code)
+}

@@ -1,0 +1,182 @@
+package supervisors
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-go/vigil/config"
+)
+
+// TestBenchTarget is not a test: BenchmarkPollTenThousandReplicas re-runs
+// the test binary with VIGIL_BENCH_TARGET set so the loopback HTTP target
+// lives in its own process and its CPU is not charged to the prober.
+func TestBenchTarget(t *testing.T) {
+	if os.Getenv("VIGIL_BENCH_TARGET") == "" {
+		t.Skip("helper process for BenchmarkPollTenThousandReplicas")
+	}
+	var hits atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ADDR", ln.Addr().String())
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/count" {
+			fmt.Fprint(w, hits.Load())
+			return
+		}
+		hits.Add(1)
+	})}
+	go srv.Serve(ln)
+	// Exit when the parent closes our stdin.
+	io.Copy(io.Discard, os.Stdin)
+	srv.Close()
+}
+
+func rssBytes() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPollTenThousandReplicas runs the real supervisor tree with 10,000
+// HTTP poll replicas (100 services x 10 nodes x 10 replicas) probing a
+// loopback target every 30 s, and reports the achieved probe rate, CPU per
+// 1,000 probes, RSS per replica and how many replicas missed their schedule.
+// It ignores b.N: run it with -benchtime 1x.
+func BenchmarkPollTenThousandReplicas(b *testing.B) {
+	const (
+		services, nodes, perNode = 100, 10, 10
+		total                    = services * nodes * perNode
+		interval                 = 30 * time.Second
+		window                   = 60 * time.Second
+	)
+	target := exec.Command(os.Args[0], "-test.run=^TestBenchTarget$", "-test.v")
+	target.Env = append(os.Environ(), "VIGIL_BENCH_TARGET=1")
+	stdin, _ := target.StdinPipe()
+	stdout, _ := target.StdoutPipe()
+	if err := target.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); target.Wait() }()
+	var addr string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			addr = a
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if addr == "" {
+		b.Fatal("target did not start")
+	}
+	count := func() int64 {
+		resp, err := http.Get("http://" + addr + "/count")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		n, _ := strconv.ParseInt(string(body), 10, 64)
+		return n
+	}
+
+	cfg := &config.Config{
+		Server:   config.Server{Inet: "127.0.0.1:0"},
+		Branding: config.Branding{PageTitle: "bench", PageURL: "http://bench.test/"},
+		Metrics: config.Metrics{
+			PollInterval: interval, PollRetry: 2, PollRetryWait: 500 * time.Millisecond,
+			PollHTTPStatusHealthyAbove: 200, PollHTTPStatusHealthyBelow: 400,
+			PollDelayDead: 10 * time.Second, PollDelaySick: 5 * time.Second,
+			PollParallelism: 4, ScriptParallelism: 1, ScriptInterval: time.Minute,
+		},
+	}
+	for s := range services {
+		svc := config.Service{ID: fmt.Sprintf("svc%d", s), Label: fmt.Sprintf("Service %d", s)}
+		for n := range nodes {
+			node := config.Node{ID: fmt.Sprintf("node%d", n), Label: "Node", Mode: config.ModePoll}
+			for r := range perNode {
+				u := fmt.Sprintf("http://%s/health?s=%d&n=%d&r=%d", addr, s, n, r)
+				node.Replicas = append(node.Replicas, config.Replica{ID: u, Kind: config.KindHTTP, URL: u})
+			}
+			svc.Nodes = append(svc.Nodes, node)
+		}
+		cfg.Probe.Services = append(cfg.Probe.Services, svc)
+	}
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	rss0 := rssBytes()
+	tree := Build(cfg, Deps{Logger: slog.New(slog.DiscardHandler), DisableWeb: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tree.Serve(ctx) }()
+
+	// Warm up: first round plus the start of the steady schedule.
+	time.Sleep(interval + 5*time.Second)
+	b.ResetTimer()
+	hits0, cpu0, t0 := count(), cpuTime(), time.Now()
+	time.Sleep(window)
+	hits1, cpu1, t1 := count(), cpuTime(), time.Now()
+	b.StopTimer()
+	runtime.GC()
+	rss1 := rssBytes()
+
+	snap := tree.Published.Latest()
+	late, seen := 0, 0
+	for _, p := range snap.Probes {
+		for _, n := range p.Nodes {
+			for _, r := range n.Replicas {
+				seen++
+				if r.Updated.IsZero() || t1.Sub(r.Updated) > interval+2*time.Second {
+					late++
+				}
+			}
+		}
+	}
+	cancel()
+	<-done
+
+	probes := float64(hits1 - hits0)
+	secs := t1.Sub(t0).Seconds()
+	b.ReportMetric(probes/secs, "probes/s")
+	b.ReportMetric(float64(total)/interval.Seconds(), "target-probes/s")
+	b.ReportMetric((cpu1-cpu0).Seconds()/probes*1000, "cpu-s/1k-probes")
+	b.ReportMetric(float64(rss1-rss0)/float64(total)/1024, "RSS-KiB/replica")
+	b.ReportMetric(float64(late), "late-replicas")
+	if seen != total {
+		b.Fatalf("snapshot has %d replicas, want %d", seen, total)
+	}
+}

@@ -1,0 +1,30 @@
+package supervisors
+
+import (
+	"strconv"
+
+	"github.com/thejerf/suture/v4"
+)
+
+// Exit codes of the vigil command.
+const (
+	ExitOK     = 0
+	ExitFatal  = 1
+	ExitConfig = 2
+	ExitBind   = 3
+)
+
+// FatalError stops the whole tree; the process exits with Code.
+type FatalError struct {
+	Err  error
+	Code int
+}
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes both the cause and suture's termination sentinel.
+func (e *FatalError) Unwrap() []error {
+	return []error{e.Err, suture.ErrTerminateSupervisorTree}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,213 @@
+// Package supervisors builds the supervisor tree from a validated
+// configuration and wires every actor with its explicit dependencies:
+//
+//	root
+//	├── state                     central state actor
+//	├── probes
+//	│   ├── pools                 poll and script worker pools
+//	│   └── service <id> …        one supervisor per configured service,
+//	│                             one replica actor per poll/script replica
+//	├── notifiers                 one actor per configured notifier
+//	└── web                       the HTTP server
+//
+// Nothing here keeps package-level state; everything is built per call.
+package supervisors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/thejerf/suture/v4"
+
+	"github.com/vigil-go/vigil/actors/probe"
+	"github.com/vigil-go/vigil/actors/replica"
+	"github.com/vigil-go/vigil/actors/state"
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/httpapi"
+	"github.com/vigil-go/vigil/messages"
+)
+
+// Deps are the outside-world dependencies of a tree.
+type Deps struct {
+	Logger *slog.Logger
+	// ProbeFactory builds the prober of each poll replica and script. Nil
+	// means the real probes of package probe.
+	ProbeFactory ProbeFactory
+	// Listening is called with the HTTP server's bound address.
+	Listening func(net.Addr)
+	// PassThroughPanics makes panics crash the process (tests).
+	PassThroughPanics bool
+	// FailureBackoff overrides suture's backoff after repeated failures.
+	FailureBackoff time.Duration
+	// DisableWeb leaves the HTTP server out (benchmarks).
+	DisableWeb bool
+}
+
+// ProbeFactory builds probers for replicas; tests substitute fakes.
+type ProbeFactory interface {
+	Poll(svc config.Service, node config.Node, r config.Replica) replica.Prober
+	Script(svc config.Service, node config.Node, index int) replica.Prober
+}
+
+// Tree is a built, not yet running, supervisor tree.
+type Tree struct {
+	Root      *suture.Supervisor
+	Published *state.Published
+	State     *state.Actor
+	Web       *httpapi.Server
+	// Replicas counts the replica actors started.
+	Replicas int
+}
+
+// Serve runs the tree until ctx ends or a service asks to terminate it.
+func (t *Tree) Serve(ctx context.Context) error {
+	err := t.Root.Serve(ctx)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Build constructs the whole tree for cfg.
+func Build(cfg *config.Config, deps Deps) *Tree {
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	spec := func() suture.Spec {
+		return suture.Spec{
+			EventHook:         EventLogger(logger),
+			PassThroughPanics: deps.PassThroughPanics,
+			FailureBackoff:    deps.FailureBackoff,
+		}
+	}
+	factory := deps.ProbeFactory
+	if factory == nil {
+		factory = realProbes(cfg, logger)
+	}
+
+	published := &state.Published{}
+	stateActor := state.New(cfg, published, logger, state.Options{})
+	t := &Tree{Published: published, State: stateActor}
+
+	root := suture.New("vigil", spec())
+	root.Add(stateActor)
+
+	probes := suture.New("probes", spec())
+	root.Add(probes)
+	pools := suture.New("pools", spec())
+	probes.Add(pools)
+	pollPool := replica.NewPool("poll", cfg.Metrics.PollParallelism)
+	scriptPool := replica.NewPool("script", cfg.Metrics.ScriptParallelism)
+	for _, p := range []*replica.Pool{pollPool, scriptPool} {
+		for _, w := range p.Workers() {
+			pools.Add(w)
+		}
+	}
+	for _, svc := range cfg.Probe.Services {
+		sup := suture.New("service "+svc.ID, spec())
+		n := 0
+		for _, node := range svc.Nodes {
+			switch node.Mode {
+			case config.ModePoll:
+				for _, r := range node.Replicas {
+					sup.Add(replica.New(replica.Spec{
+						Key:       messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: r.ID},
+						Prober:    factory.Poll(svc, node, r),
+						Pool:      pollPool,
+						Interval:  cfg.Metrics.PollInterval,
+						Retries:   cfg.Metrics.PollRetry,
+						RetryWait: cfg.Metrics.PollRetryWait,
+						Out:       stateActor.Inbox(),
+						Logger:    logger,
+					}))
+					n++
+				}
+			case config.ModeScript:
+				for i := range node.Scripts {
+					sup.Add(replica.New(replica.Spec{
+						Key:      messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: itoa(i)},
+						Prober:   factory.Script(svc, node, i),
+						Pool:     scriptPool,
+						Interval: cfg.Metrics.ScriptInterval,
+						Out:      stateActor.Inbox(),
+						Logger:   logger,
+					}))
+					n++
+				}
+			}
+		}
+		if n > 0 {
+			probes.Add(sup)
+			t.Replicas += n
+		}
+	}
+
+	root.Add(suture.New("notifiers", spec()))
+
+	if !deps.DisableWeb {
+		t.Web = httpapi.New(httpapi.Options{
+			Addr:      cfg.Server.Inet,
+			Snapshots: published,
+			Page:      httpapi.Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
+			Logger:    logger,
+			Listening: deps.Listening,
+		})
+		root.Add(webService{t.Web})
+	}
+	t.Root = root
+	return t
+}
+
+// webService turns a bind failure into a tree termination instead of a
+// restart loop (spec §11 item 31).
+type webService struct{ *httpapi.Server }
+
+func (w webService) Serve(ctx context.Context) error {
+	err := w.Server.Serve(ctx)
+	if errors.Is(err, httpapi.ErrBind) {
+		return &FatalError{Err: err, Code: ExitBind}
+	}
+	return err
+}
+
+type probeFactory struct {
+	cfg  *config.Config
+	deps probe.Deps
+}
+
+func realProbes(cfg *config.Config, logger *slog.Logger) ProbeFactory {
+	f := &probeFactory{cfg: cfg, deps: probe.Deps{
+		HTTPClient: probe.NewHTTPClient(cfg.Metrics.PollDelayDead),
+		UserAgent:  "vigil (+" + cfg.Branding.PageURL + ")",
+		Logger:     logger,
+	}}
+	if hasICMP(cfg) {
+		f.deps.ICMPPrivileged = probe.DetectICMPMode(logger)
+	}
+	return f
+}
+
+func hasICMP(cfg *config.Config) bool {
+	for _, s := range cfg.Probe.Services {
+		for _, n := range s.Nodes {
+			for _, r := range n.Replicas {
+				if r.Kind == config.KindICMP {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (f *probeFactory) Poll(_ config.Service, node config.Node, r config.Replica) replica.Prober {
+	return probe.New(r, node, f.cfg.Metrics, f.deps)
+}
+
+func (f *probeFactory) Script(_ config.Service, node config.Node, i int) replica.Prober {
+	return probe.NewScript(i, node.Scripts[i], f.cfg.Metrics)
+}
