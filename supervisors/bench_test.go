@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -80,8 +81,11 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 		services, nodes, perNode = 100, 10, 10
 		total                    = services * nodes * perNode
 		interval                 = 30 * time.Second
-		window                   = 60 * time.Second
 	)
+	window := 60 * time.Second
+	if w, err := time.ParseDuration(os.Getenv("VIGIL_BENCH_WINDOW")); err == nil {
+		window = w // shorter runs while investigating
+	}
 	target := exec.Command(os.Args[0], "-test.run=^TestBenchTarget$", "-test.v")
 	target.Env = append(os.Environ(), "VIGIL_BENCH_TARGET=1")
 	stdin, _ := target.StdinPipe()
@@ -145,7 +149,11 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 	go func() { done <- tree.Serve(ctx) }()
 
 	// Warm up: first round plus the start of the steady schedule.
-	time.Sleep(interval + 5*time.Second)
+	warmup := interval + 5*time.Second
+	if window < time.Minute {
+		warmup = 15 * time.Second
+	}
+	time.Sleep(warmup)
 	b.ResetTimer()
 	hits0, cpu0, t0 := count(), cpuTime(), time.Now()
 	time.Sleep(window)
@@ -153,7 +161,17 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 	b.StopTimer()
 	runtime.GC()
 	rss1 := rssBytes()
+	debug.FreeOSMemory()
+	rss1Scavenged := rssBytes()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 
+	if path := os.Getenv("VIGIL_BENCH_HEAPPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	snap := tree.Published.Latest()
 	late, seen := 0, 0
 	for _, p := range snap.Probes {
@@ -175,7 +193,11 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 	b.ReportMetric(float64(total)/interval.Seconds(), "target-probes/s")
 	b.ReportMetric((cpu1-cpu0).Seconds()/probes*1000, "cpu-s/1k-probes")
 	b.ReportMetric(float64(rss1-rss0)/float64(total)/1024, "RSS-KiB/replica")
+	b.ReportMetric(float64(rss1Scavenged-rss0)/float64(total)/1024, "RSS-after-scavenge-KiB/replica")
 	b.ReportMetric(float64(late), "late-replicas")
+	b.ReportMetric(float64(ms.StackInuse)/float64(total)/1024, "stack-KiB/replica")
+	b.ReportMetric(float64(ms.HeapInuse)/float64(total)/1024, "heap-KiB/replica")
+	b.ReportMetric(float64(runtime.NumGoroutine())/float64(total), "goroutines/replica")
 	if seen != total {
 		b.Fatalf("snapshot has %d replicas, want %d", seen, total)
 	}

@@ -100,8 +100,9 @@ func Build(cfg *config.Config, deps Deps) *Tree {
 	root.Add(probes)
 	pools := suture.New("pools", spec())
 	probes.Add(pools)
-	pollPool := replica.NewPool("poll", cfg.Metrics.PollParallelism)
-	scriptPool := replica.NewPool("script", cfg.Metrics.ScriptParallelism)
+	polls, scripts := countReplicas(cfg)
+	pollPool := replica.NewPool("poll", cfg.Metrics.PollParallelism, polls)
+	scriptPool := replica.NewPool("script", cfg.Metrics.ScriptParallelism, scripts)
 	for _, p := range []*replica.Pool{pollPool, scriptPool} {
 		for _, w := range p.Workers() {
 			pools.Add(w)
@@ -189,6 +190,21 @@ func realProbes(cfg *config.Config, logger *slog.Logger) ProbeFactory {
 		f.deps.ICMPPrivileged = probe.DetectICMPMode(logger)
 	}
 	return f
+}
+
+// countReplicas counts the poll and script replica actors cfg needs.
+func countReplicas(cfg *config.Config) (polls, scripts int) {
+	for _, s := range cfg.Probe.Services {
+		for _, n := range s.Nodes {
+			switch n.Mode {
+			case config.ModePoll:
+				polls += len(n.Replicas)
+			case config.ModeScript:
+				scripts += len(n.Scripts)
+			}
+		}
+	}
+	return polls, scripts
 }
 
 func hasICMP(cfg *config.Config) bool {

@@ -23,7 +23,7 @@ type Pool struct {
 type job struct {
 	ctx    context.Context
 	prober Prober
-	reply  chan<- outcome
+	reply  chan<- *outcome
 }
 
 type outcome struct {
@@ -32,13 +32,14 @@ type outcome struct {
 	stack    []byte
 }
 
-// NewPool returns a pool of size workers (at least 1). Its workers must be
-// added to a supervisor (see Workers).
-func NewPool(name string, size int) *Pool {
+// NewPool returns a pool of size workers (at least 1) whose queue holds
+// queue attempts, normally the number of replica actors that use it. Its
+// workers must be added to a supervisor (see Workers).
+func NewPool(name string, size, queue int) *Pool {
 	if size < 1 {
 		size = 1
 	}
-	return &Pool{name: name, size: size, jobs: make(chan job)}
+	return &Pool{name: name, size: size, jobs: make(chan job, max(queue, size))}
 }
 
 // Size is the number of workers.
@@ -53,20 +54,27 @@ func (p *Pool) Workers() []*Worker {
 	return ws
 }
 
-// run hands the attempt to a free worker and waits for its outcome.
-func (p *Pool) run(ctx context.Context, pr Prober, reply chan outcome) (outcome, error) {
+// submit queues one attempt; its outcome arrives on reply. The queue holds
+// one slot per replica actor of the pool (see Reserve), and an actor has at
+// most one attempt outstanding, so submit does not block in practice; it
+// still gives up when ctx ends.
+func (p *Pool) submit(ctx context.Context, pr Prober, reply chan<- *outcome) error {
+	j := job{ctx: ctx, prober: pr, reply: reply}
 	select {
-	case p.jobs <- job{ctx: ctx, prober: pr, reply: reply}:
-	case <-ctx.Done():
-		return outcome{}, ctx.Err()
+	case p.jobs <- j:
+		return nil
+	default:
+		return p.submitSlow(j)
 	}
+}
+
+//go:noinline
+func (p *Pool) submitSlow(j job) error {
 	select {
-	case o := <-reply:
-		return o, nil
-	case <-ctx.Done():
-		// The worker still answers into the buffered reply channel; the
-		// next call drains it first.
-		return outcome{}, ctx.Err()
+	case p.jobs <- j:
+		return nil
+	case <-j.ctx.Done():
+		return j.ctx.Err()
 	}
 }
 
@@ -90,14 +98,14 @@ func (w *Worker) Serve(ctx context.Context) error {
 	}
 }
 
-func attempt(j job) (o outcome) {
+func attempt(j job) (o *outcome) {
 	defer func() {
 		if r := recover(); r != nil {
-			o = outcome{panicked: r, stack: debug.Stack()}
+			o = &outcome{panicked: r, stack: debug.Stack()}
 		}
 	}()
 	if err := j.ctx.Err(); err != nil {
-		return outcome{result: messages.ProbeResult{Status: messages.Dead, Err: err.Error()}}
+		return &outcome{result: messages.ProbeResult{Status: messages.Dead, Err: err.Error()}}
 	}
-	return outcome{result: j.prober.Probe(j.ctx)}
+	return &outcome{result: j.prober.Probe(j.ctx)}
 }

@@ -26,6 +26,13 @@ type Actor struct {
 	out       chan<- messages.StateMessage
 	logger    *slog.Logger
 	phase     float64
+
+	// Per-run state, owned by Serve and reset at its top.
+	reply   chan *outcome
+	timer   *time.Timer
+	start   time.Time
+	k       int
+	attempt int
 }
 
 // Spec describes a replica actor.
@@ -51,7 +58,7 @@ func New(s Spec) *Actor {
 	return &Actor{
 		key: s.Key, prober: s.Prober, pool: s.Pool, interval: s.Interval,
 		retries: s.Retries, retryWait: s.RetryWait, out: s.Out,
-		logger: s.Logger.With("actor", "replica", "probe", s.Key.Probe, "node", s.Key.Node, "replica", s.Key.Replica),
+		logger: s.Logger,
 		phase:  float64(h.Sum64()) / float64(^uint64(0)),
 	}
 }
@@ -65,72 +72,109 @@ func (a *Actor) offsets() (first, phase time.Duration) {
 	return time.Duration(a.phase * float64(spread)), time.Duration(a.phase * float64(a.interval))
 }
 
-// Serve probes on schedule until ctx ends.
+// Serve probes on schedule until ctx ends. It is a single small event loop
+// (the schedule timer doubles as the retry timer, and the work happens in
+// fire and handle) so that an idle actor, which is what thousands of them
+// are nearly all the time, fits in a minimal goroutine stack.
 func (a *Actor) Serve(ctx context.Context) error {
-	reply := make(chan outcome, 1)
-	start := time.Now()
-	first, phase := a.offsets()
-	timer := time.NewTimer(first)
-	defer timer.Stop()
-	for k := 1; ; k++ {
+	a.reset()
+	defer a.timer.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-timer.C:
+		case <-a.timer.C:
+			if err := a.pool.submit(ctx, a.prober, a.reply); err != nil {
+				return err
+			}
+		case o := <-a.reply:
+			if err := a.handle(ctx, o); err != nil {
+				return err
+			}
 		}
-		res, err := a.probe(ctx, reply)
-		if err != nil {
-			return err
-		}
-		select {
-		case a.out <- messages.ReplicaProbed{Key: a.key, Result: res, At: time.Now()}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		// Steady schedule: start + phase + k*interval; a probe that overran
-		// skips the slots it missed.
-		next := start.Add(phase + time.Duration(k)*a.interval)
-		now := time.Now()
-		for !next.After(now) {
-			k++
-			next = start.Add(phase + time.Duration(k)*a.interval)
-		}
-		timer.Reset(next.Sub(now))
 	}
 }
 
-// probe runs the retry procedure of spec §4.2: up to retries+1 attempts,
-// retrying only a dead result, waiting retryWait before each retry (not
-// before the first attempt). The last attempt's result is returned.
-func (a *Actor) probe(ctx context.Context, reply chan outcome) (messages.ProbeResult, error) {
-	var res messages.ProbeResult
-	for attempt := 0; attempt <= a.retries; attempt++ {
-		if attempt > 0 {
-			t := time.NewTimer(a.retryWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return res, ctx.Err()
-			case <-t.C:
-			}
-		}
-		// Drain an answer left over from an attempt abandoned by a
-		// previous (cancelled) run of this actor.
-		select {
-		case <-reply:
-		default:
-		}
-		o, err := a.pool.run(ctx, a.prober, reply)
-		if err != nil {
-			return res, err
-		}
-		if o.panicked != nil {
-			panic(fmt.Sprintf("probe of %s panicked: %v\n%s", a.key, o.panicked, o.stack))
-		}
-		res = o.result
-		if res.Status != messages.Dead {
-			break
+// reset initialises the per-run state at the top of Serve: Serve runs again
+// after a restart and must not inherit anything from the failed run.
+//
+//go:noinline
+func (a *Actor) reset() {
+	a.reply = make(chan *outcome, 1)
+	a.start = time.Now()
+	a.k, a.attempt = 0, 0
+	first, _ := a.offsets()
+	a.timer = time.NewTimer(first)
+}
+
+// handle takes the outcome of one attempt: it retries a dead result (spec
+// §4.2: up to retries times, retryWait apart, no wait before the first
+// attempt; sick is final), or delivers the result and schedules the next
+// probe at start + phase + k*interval, skipping slots a slow probe overran.
+//
+//go:noinline
+func (a *Actor) handle(ctx context.Context, o *outcome) error {
+	if o.panicked != nil {
+		a.repanic(o)
+	}
+	if o.result.Status == messages.Dead && a.attempt < a.retries {
+		a.attempt++
+		a.timer.Reset(a.retryWait)
+		return nil
+	}
+	a.attempt = 0
+	if o.result.Status != messages.Healthy {
+		a.logResult(ctx, o.result)
+	}
+	if err := a.send(ctx, o.result); err != nil {
+		return err
+	}
+	_, phase := a.offsets()
+	now := time.Now()
+	for {
+		a.k++
+		if next := a.start.Add(phase + time.Duration(a.k)*a.interval); next.After(now) {
+			a.timer.Reset(next.Sub(now))
+			return nil
 		}
 	}
-	return res, nil
+}
+
+// send delivers a result to the state actor. The common case (room in the
+// inbox) is a non-blocking send with a small stack footprint; only a full
+// inbox takes the blocking path, which also watches ctx.
+func (a *Actor) send(ctx context.Context, res messages.ProbeResult) error {
+	msg := messages.ReplicaProbed{Key: a.key, Result: res, At: time.Now()}
+	select {
+	case a.out <- msg:
+		return nil
+	default:
+		return a.sendSlow(ctx, msg)
+	}
+}
+
+//go:noinline
+func (a *Actor) sendSlow(ctx context.Context, msg messages.ReplicaProbed) error {
+	select {
+	case a.out <- msg:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// logResult logs an unhealthy result at debug level.
+func (a *Actor) logResult(ctx context.Context, res messages.ProbeResult) {
+	if !a.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	a.logger.LogAttrs(ctx, slog.LevelDebug, "probe result", slog.String("actor", "replica"),
+		slog.String("probe", a.key.Probe), slog.String("node", a.key.Node), slog.String("replica", a.key.Replica),
+		slog.String("status", res.Status.String()), slog.Duration("latency", res.Latency), slog.String("error", res.Err))
+}
+
+// repanic re-raises, in this actor, a panic caught by a pool worker while
+// running this actor's probe, so that this actor's supervisor restarts it.
+func (a *Actor) repanic(o *outcome) {
+	panic(fmt.Sprintf("probe of %s panicked: %v\n%s", a.key, o.panicked, o.stack))
 }

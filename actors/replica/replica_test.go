@@ -53,7 +53,7 @@ func newTree(t *testing.T, spec suture.Spec) *suture.Supervisor {
 }
 
 func startPool(sup *suture.Supervisor, size int) *Pool {
-	p := NewPool("test", size)
+	p := NewPool("test", size, 64)
 	for _, w := range p.Workers() {
 		sup.Add(w)
 	}
