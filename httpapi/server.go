@@ -8,13 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -34,19 +37,38 @@ type Server struct {
 	addr      string
 	snapshots Snapshots
 	page      Page
+	branding  config.Branding
+	assetsDir string
+	version   string
 	logger    *slog.Logger
 	echo      *echo.Echo
 	// ShutdownTimeout bounds how long in-flight requests may finish.
 	shutdownTimeout time.Duration
 	// listening, when set, is called with the bound address.
 	listening func(net.Addr)
+
+	// pageTmpl renders the status page (page.go).
+	pageTmpl *template.Template
+	// pageCache holds the rendering of the latest generation seen.
+	pageCache atomic.Pointer[renderedPage]
+	// renders counts template executions (tests check the cache with it).
+	renders atomic.Uint64
+	// bootID distinguishes this process's page entity tags.
+	bootID string
 }
 
 // Options configure a Server.
 type Options struct {
-	Addr            string
-	Snapshots       Snapshots
-	Page            Page
+	Addr      string
+	Snapshots Snapshots
+	Page      Page
+	// Branding is the [branding] table, for the status page.
+	Branding config.Branding
+	// AssetsDir, when not empty, is a directory whose files override the
+	// embedded assets of the same name (assets.path of an existing config).
+	AssetsDir string
+	// Version is shown in asset cache-busters (?v=<version>).
+	Version         string
 	Logger          *slog.Logger
 	ShutdownTimeout time.Duration
 	// Listening is called with the bound address once the listener is open.
@@ -63,6 +85,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{
 		addr: o.Addr, snapshots: o.Snapshots, page: o.Page,
+		branding: o.Branding, assetsDir: o.AssetsDir, version: o.Version,
 		logger: o.Logger.With("actor", "web"), shutdownTimeout: o.ShutdownTimeout,
 		listening: o.Listening,
 	}

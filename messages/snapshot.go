@@ -15,6 +15,16 @@ type Snapshot struct {
 	// until the first probe round has completed ("not yet refreshed").
 	Refreshed time.Time
 	Probes    []ProbeSnapshot
+	// Announcements are in publication order (oldest first).
+	Announcements []Announcement
+}
+
+// Announcement is a message published through the Manager API.
+type Announcement struct {
+	ID    string
+	Title string
+	Text  string
+	Date  time.Time
 }
 
 // ProbeSnapshot is one configured service.
@@ -46,4 +56,23 @@ type ReplicaSnapshot struct {
 	Err string
 	// Updated is when the last result arrived; zero before the first one.
 	Updated time.Time
+	// Load is the last load report of a push replica (nil otherwise).
+	Load *Load
+	// Queue is the last RabbitMQ queue reading of a push replica's node
+	// (nil when the plugin is off or the node has no queue).
+	Queue *Queue
+}
+
+// Load is what a Vigil Reporter sends: CPU and RAM as fractions (1.0 =
+// 100 %; values above 1 are allowed).
+type Load struct {
+	CPU, RAM float64
+}
+
+// Queue is a RabbitMQ queue reading.
+type Queue struct {
+	Ready, Unacked  uint64
+	Loaded, Stalled bool
+	// Err says why the queue could not be read ("" when it was).
+	Err string
 }

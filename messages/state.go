@@ -24,13 +24,3 @@ type Tick struct {
 
 func (Tick) stateMessage() {}
 
-// Transition reports that the general status changed.
-// Sent by: the state actor. Received by: notifier actors (through their
-// bounded mailboxes; the state actor never blocks on them).
-type Transition struct {
-	From, To Status
-	// Dead lists every dead replica as "probe:node:replica", in
-	// configuration (then first-report) order.
-	Dead []string
-	At   time.Time
-}

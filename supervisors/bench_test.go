@@ -140,10 +140,16 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 		cfg.Probe.Services = append(cfg.Probe.Services, svc)
 	}
 
+	if os.Getenv("VIGIL_BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	rss0 := rssBytes()
-	tree := Build(cfg, Deps{Logger: slog.New(slog.DiscardHandler), DisableWeb: true})
+	tree, err := Build(cfg, Deps{Logger: slog.New(slog.DiscardHandler), DisableWeb: true})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tree.Serve(ctx) }()

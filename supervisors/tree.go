@@ -18,10 +18,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/thejerf/suture/v4"
 
+	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/actors/probe"
 	"github.com/vigil-go/vigil/actors/replica"
 	"github.com/vigil-go/vigil/actors/state"
@@ -44,6 +47,12 @@ type Deps struct {
 	FailureBackoff time.Duration
 	// DisableWeb leaves the HTTP server out (benchmarks).
 	DisableWeb bool
+	// Version is the server version (asset cache-busters, logs).
+	Version string
+	// NotifierClient overrides the HTTP client of HTTP-based notifiers.
+	NotifierClient *http.Client
+	// NotifierBackoff overrides the pause before a notification retry.
+	NotifierBackoff time.Duration
 }
 
 // ProbeFactory builds probers for replicas; tests substitute fakes.
@@ -58,6 +67,8 @@ type Tree struct {
 	Published *state.Published
 	State     *state.Actor
 	Web       *httpapi.Server
+	// Notifiers are the notifier actors, in registry order.
+	Notifiers []*notifier.Actor
 	// Replicas counts the replica actors started.
 	Replicas int
 }
@@ -71,8 +82,9 @@ func (t *Tree) Serve(ctx context.Context) error {
 	return err
 }
 
-// Build constructs the whole tree for cfg.
-func Build(cfg *config.Config, deps Deps) *Tree {
+// Build constructs the whole tree for cfg. It fails only on notifier
+// sections that their provider rejects (a config.Errors value).
+func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -89,9 +101,34 @@ func Build(cfg *config.Config, deps Deps) *Tree {
 		factory = realProbes(cfg, logger)
 	}
 
+	notifiers := suture.New("notifiers", spec())
+	var mailboxes []chan messages.Notification
+	t := &Tree{}
+	if cfg.Notify != nil {
+		client := deps.NotifierClient
+		if client == nil {
+			client = providers.NewHTTPClient()
+		}
+		built, notes, problems := providers.Build(cfg, providers.Deps{
+			HTTPClient: client, PageTitle: cfg.Branding.PageTitle, PageURL: cfg.Branding.PageURL, Logger: logger,
+		})
+		if len(problems) > 0 {
+			return nil, problems
+		}
+		for _, note := range notes {
+			logger.Warn(note)
+		}
+		for _, b := range built {
+			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: deps.NotifierBackoff}, logger)
+			notifiers.Add(a)
+			mailboxes = append(mailboxes, a.Mailbox())
+			t.Notifiers = append(t.Notifiers, a)
+		}
+	}
+
 	published := &state.Published{}
-	stateActor := state.New(cfg, published, logger, state.Options{})
-	t := &Tree{Published: published, State: stateActor}
+	stateActor := state.New(cfg, published, logger, state.Options{Subscribers: mailboxes})
+	t.Published, t.State = published, stateActor
 
 	root := suture.New("vigil", spec())
 	root.Add(stateActor)
@@ -147,20 +184,31 @@ func Build(cfg *config.Config, deps Deps) *Tree {
 		}
 	}
 
-	root.Add(suture.New("notifiers", spec()))
+	root.Add(notifiers)
 
 	if !deps.DisableWeb {
 		t.Web = httpapi.New(httpapi.Options{
 			Addr:      cfg.Server.Inet,
 			Snapshots: published,
 			Page:      httpapi.Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
+			Branding:  cfg.Branding,
+			AssetsDir: assetsDir(cfg),
+			Version:   deps.Version,
 			Logger:    logger,
 			Listening: deps.Listening,
 		})
 		root.Add(webService{t.Web})
 	}
 	t.Root = root
-	return t
+	return t, nil
+}
+
+// assetsDir returns assets.path when it names an existing directory.
+func assetsDir(cfg *config.Config) string {
+	if cfg.Assets.PathExists {
+		return cfg.Assets.Path
+	}
+	return ""
 }
 
 // webService turns a bind failure into a tree termination instead of a

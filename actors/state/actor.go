@@ -39,10 +39,13 @@ type Actor struct {
 	cfg          *config.Config
 	inbox        chan messages.StateMessage
 	published    *Published
-	subscribers  []chan<- messages.Transition
+	subscribers  []chan messages.Notification
 	logger       *slog.Logger
 	publishEvery time.Duration
 	dropped      atomic.Uint64
+	// startupSent survives restarts of Serve: the startup notification goes
+	// out once per process, not once per internal restart.
+	startupSent atomic.Bool
 }
 
 // Options configure an Actor.
@@ -51,8 +54,10 @@ type Options struct {
 	InboxSize int
 	// PublishEvery bounds the publication rate (default DefaultPublishEvery).
 	PublishEvery time.Duration
-	// Subscribers receive every general-status transition.
-	Subscribers []chan<- messages.Transition
+	// Subscribers are the notifier mailboxes; each receives every
+	// notification. When one is full its oldest entry is dropped (and
+	// counted) to make room: the newest status matters most.
+	Subscribers []chan messages.Notification
 }
 
 // New builds the state actor for cfg. Published may be shared with readers
@@ -77,7 +82,7 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 // Inbox is where other actors send their messages.
 func (a *Actor) Inbox() chan<- messages.StateMessage { return a.inbox }
 
-// Dropped counts transitions that a full subscriber mailbox refused.
+// Dropped counts notifications dropped from full subscriber mailboxes.
 func (a *Actor) Dropped() uint64 { return a.dropped.Load() }
 
 func (a *Actor) String() string { return "state" }
@@ -89,6 +94,9 @@ func (a *Actor) Serve(ctx context.Context) error {
 		model.Apply(messages.Tick{At: time.Now()}, time.Now())
 	}
 	a.published.store(model.Snapshot())
+	if n, ok := model.StartupNotification(time.Now()); ok && a.startupSent.CompareAndSwap(false, true) {
+		a.broadcast(n)
+	}
 	var lastPublish time.Time
 	tick := time.NewTicker(TickEvery)
 	defer tick.Stop()
@@ -102,12 +110,9 @@ func (a *Actor) Serve(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case msg := <-a.inbox:
-			now := time.Now()
-			for _, t := range model.Apply(msg, now) {
-				a.broadcast(t)
-			}
+			a.apply(model, msg, time.Now())
 		case now := <-tick.C:
-			model.Apply(messages.Tick{At: now}, now)
+			a.apply(model, messages.Tick{At: now}, now)
 		case <-publish.C:
 			armed = false
 		}
@@ -124,14 +129,37 @@ func (a *Actor) Serve(ctx context.Context) error {
 	}
 }
 
-func (a *Actor) broadcast(t messages.Transition) {
-	a.logger.Info("general status changed", "from", t.From.String(), "to", t.To.String(), "dead", len(t.Dead))
-	for _, sub := range a.subscribers {
-		select {
-		case sub <- t:
-		default:
-			a.dropped.Add(1)
-			a.logger.Warn("subscriber mailbox full, transition dropped", "to", t.To.String())
+// apply runs the reducer, logs a general status change and broadcasts the
+// resulting notifications.
+func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
+	before := model.Status()
+	notes := model.Apply(msg, now)
+	if after := model.Status(); after != before {
+		a.logger.Info("general status changed", "from", before.String(), "to", after.String())
+	}
+	for _, n := range notes {
+		a.broadcast(n)
+	}
+}
+
+// broadcast hands n to every notifier mailbox without ever blocking.
+func (a *Actor) broadcast(n messages.Notification) {
+	a.logger.Info("notification", "kind", n.Kind.String(), "status", n.Status.String(), "replicas", len(n.Replicas))
+	for _, mb := range a.subscribers {
+		for {
+			select {
+			case mb <- n:
+			default:
+				// Full: drop the oldest queued notification and retry.
+				select {
+				case old := <-mb:
+					a.dropped.Add(1)
+					a.logger.Warn("notifier mailbox full, oldest notification dropped", "kind", old.Kind.String(), "status", old.Status.String())
+				default:
+				}
+				continue
+			}
+			break
 		}
 	}
 }

@@ -23,6 +23,43 @@ type Model struct {
 	gen       uint64
 	// dirty is set when something visible changed since the last Snapshot.
 	dirty bool
+
+	alerts alerting
+}
+
+// alerting is the notification state of spec §5.4–5.5: one set of counters
+// for the whole page.
+type alerting struct {
+	policy AlertPolicy
+	// escalate is reminder_escalate_counter, backoff reminder_backoff_counter.
+	escalate, backoff int
+	lastNotified      time.Time
+	ignoreUntil       time.Time
+}
+
+// AlertPolicy is the [notify] table as the reducer needs it.
+type AlertPolicy struct {
+	// Enabled is false when [notify] is absent: nothing is ever sent.
+	Enabled  bool
+	Startup  bool
+	Interval time.Duration // reminder_interval, 0 = no reminders
+	// Exponent is 0, 1, 2 or 3 for none, linear, square, cubic.
+	Exponent int
+	Limit    int
+	Escalate bool
+}
+
+// PolicyFrom extracts the alert policy from a configuration.
+func PolicyFrom(cfg *config.Config) AlertPolicy {
+	n := cfg.Notify
+	if n == nil {
+		return AlertPolicy{}
+	}
+	exp := map[string]int{"none": 0, "linear": 1, "square": 2, "cubic": 3}[n.ReminderBackoffFunction]
+	return AlertPolicy{
+		Enabled: true, Startup: n.StartupNotification, Interval: n.ReminderInterval,
+		Exponent: exp, Limit: n.ReminderBackoffLimit, Escalate: n.ReminderEscalate,
+	}
 }
 
 type ref struct{ probe, node, replica int }
@@ -56,7 +93,7 @@ type replicaModel struct {
 // and poll/script replica in file order, all healthy and not yet probed
 // (spec §3.4). Push and local nodes start without replicas.
 func NewModel(cfg *config.Config) *Model {
-	m := &Model{index: make(map[messages.ReplicaKey]ref)}
+	m := &Model{index: make(map[messages.ReplicaKey]ref), alerts: alerting{policy: PolicyFrom(cfg), backoff: 1}}
 	for pi, svc := range cfg.Probe.Services {
 		p := probeModel{id: svc.ID, label: svc.Label}
 		for ni, n := range svc.Nodes {
@@ -95,9 +132,10 @@ func NewModel(cfg *config.Config) *Model {
 // Status returns the general status.
 func (m *Model) Status() messages.Status { return m.general }
 
-// Apply folds one message into the model and returns the general-status
-// transitions it caused (at most one).
-func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Transition {
+// Apply folds one message into the model and returns the notifications it
+// causes: a change notification when the general status enters or leaves
+// dead, or a reminder on a tick during an outage.
+func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Notification {
 	switch msg := msg.(type) {
 	case messages.ReplicaProbed:
 		return m.replicaProbed(msg, now)
@@ -106,11 +144,67 @@ func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Trans
 			m.refreshed = msg.At
 			m.dirty = true
 		}
+		return m.remind(msg.At)
 	}
 	return nil
 }
 
-func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messages.Transition {
+// StartupNotification is the notification sent once per process start when
+// [notify] exists and startup_notification is on (spec §5.6). It always
+// says healthy and does not move the reminder clock.
+func (m *Model) StartupNotification(now time.Time) (messages.Notification, bool) {
+	p := m.alerts.policy
+	if !p.Enabled || !p.Startup {
+		return messages.Notification{}, false
+	}
+	return messages.Notification{Kind: messages.Startup, Status: messages.Healthy, Replicas: []string{}, Time: now}, true
+}
+
+// changed applies the change rule of spec §5.4 to a general transition.
+func (m *Model) changed(from, to messages.Status, now time.Time) []messages.Notification {
+	a := &m.alerts
+	if to != messages.Dead {
+		a.escalate, a.backoff = 0, 1
+	}
+	if (from == messages.Dead) == (to == messages.Dead) {
+		return nil // healthy <-> sick: shown, never notified
+	}
+	a.lastNotified = now
+	if !a.policy.Enabled {
+		return nil
+	}
+	return []messages.Notification{{Kind: messages.Changed, Status: to, Replicas: m.deadReplicas(), Time: now}}
+}
+
+// remind evaluates a reminder (spec §5.5) during an unchanged outage.
+func (m *Model) remind(now time.Time) []messages.Notification {
+	a := &m.alerts
+	p := a.policy
+	if !p.Enabled || p.Interval <= 0 || a.lastNotified.IsZero() || m.general != messages.Dead {
+		return nil
+	}
+	every := p.Interval
+	for range p.Exponent {
+		every *= time.Duration(a.backoff)
+	}
+	if now.Sub(a.lastNotified) < every || now.Before(a.ignoreUntil) {
+		return nil
+	}
+	if p.Escalate && a.escalate < 65535 {
+		a.escalate++
+	}
+	if p.Exponent > 0 && a.backoff < p.Limit {
+		a.backoff++
+	}
+	a.lastNotified = now
+	n := messages.Notification{Kind: messages.Reminder, Status: messages.Dead, Replicas: m.deadReplicas(), Time: now}
+	if a.escalate > 0 {
+		n.Escalated = a.escalate
+	}
+	return []messages.Notification{n}
+}
+
+func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messages.Notification {
 	r, ok := m.index[msg.Key]
 	if !ok {
 		return nil // replica removed since the probe started
@@ -134,8 +228,8 @@ func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messa
 }
 
 // rollUp recomputes one node, its service and the general status (worst
-// wins, spec §5.3) and reports a general transition if there was one.
-func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Transition {
+// wins, spec §5.3) and applies the change rule if the general status moved.
+func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Notification {
 	p := &m.probes[pi]
 	n := &p.nodes[ni]
 	n.status = messages.Healthy
@@ -153,14 +247,14 @@ func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Transition {
 	if general == m.general {
 		return nil
 	}
-	t := messages.Transition{From: m.general, To: general, Dead: m.deadReplicas(), At: now}
+	from := m.general
 	m.general = general
-	return []messages.Transition{t}
+	return m.changed(from, general, now)
 }
 
 // deadReplicas lists every dead replica as "probe:node:replica" in order.
 func (m *Model) deadReplicas() []string {
-	var dead []string
+	dead := []string{}
 	for _, p := range m.probes {
 		for _, n := range p.nodes {
 			for _, r := range n.replicas {

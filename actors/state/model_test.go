@@ -12,7 +12,7 @@ import (
 // testConfig has two services: web (poll node api with two replicas, script
 // node jobs with one script, empty poll node spare) and relay (push node).
 func testConfig() *config.Config {
-	return &config.Config{Probe: config.Probe{Services: []config.Service{
+	return &config.Config{Notify: &config.Notify{StartupNotification: true, ReminderBackoffFunction: "none", ReminderBackoffLimit: 3}, Probe: config.Probe{Services: []config.Service{
 		{ID: "web", Label: "Web", Nodes: []config.Node{
 			{ID: "api", Label: "API", Mode: config.ModePoll, Replicas: []config.Replica{
 				{ID: "http://a/", Kind: config.KindHTTP}, {ID: "tcp://b:1", Kind: config.KindTCP},
@@ -58,29 +58,37 @@ func TestModelInitialState(t *testing.T) {
 }
 
 // TestModelSequence feeds a scripted sequence and checks the roll-up and the
-// transitions after every step.
+// notifications after every step (spec §5.3–5.4).
 func TestModelSequence(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	changed := func(s messages.Status, replicas ...string) *messages.Notification {
+		if replicas == nil {
+			replicas = []string{}
+		}
+		return &messages.Notification{Kind: messages.Changed, Status: s, Replicas: replicas}
+	}
 	steps := []struct {
+		name        string
 		msg         messages.StateMessage
 		general     messages.Status
 		webStatus   messages.Status
 		apiStatus   messages.Status
-		transition  *messages.Transition
+		notify      *messages.Notification
 		refreshedAt bool
 	}{
-		{msg: probed("api", "http://a/", messages.Sick), general: messages.Sick, webStatus: messages.Sick, apiStatus: messages.Sick,
-			transition: &messages.Transition{From: messages.Healthy, To: messages.Sick}},
-		{msg: probed("api", "tcp://b:1", messages.Dead), general: messages.Dead, webStatus: messages.Dead, apiStatus: messages.Dead,
-			transition: &messages.Transition{From: messages.Sick, To: messages.Dead, Dead: []string{"web:api:tcp://b:1"}}},
-		{msg: probed("jobs", "0", messages.Dead), general: messages.Dead, webStatus: messages.Dead, apiStatus: messages.Dead, refreshedAt: true},
-		{msg: probed("api", "tcp://b:1", messages.Healthy), general: messages.Dead, webStatus: messages.Dead, apiStatus: messages.Sick, refreshedAt: true},
-		{msg: probed("jobs", "0", messages.Healthy), general: messages.Sick, webStatus: messages.Sick, apiStatus: messages.Sick, refreshedAt: true,
-			transition: &messages.Transition{From: messages.Dead, To: messages.Sick}},
-		{msg: probed("api", "http://a/", messages.Healthy), general: messages.Healthy, webStatus: messages.Healthy, apiStatus: messages.Healthy, refreshedAt: true,
-			transition: &messages.Transition{From: messages.Sick, To: messages.Healthy}},
-		// A result for a replica that is not configured changes nothing.
-		{msg: probed("api", "http://gone/", messages.Dead), general: messages.Healthy, webStatus: messages.Healthy, apiStatus: messages.Healthy, refreshedAt: true},
+		{"healthy to sick is silent", probed("api", "http://a/", messages.Sick), messages.Sick, messages.Sick, messages.Sick, nil, false},
+		{"sick to dead notifies", probed("api", "tcp://b:1", messages.Dead), messages.Dead, messages.Dead, messages.Dead,
+			changed(messages.Dead, "web:api:tcp://b:1"), false},
+		{"second dead replica is silent", probed("jobs", "0", messages.Dead), messages.Dead, messages.Dead, messages.Dead, nil, true},
+		{"still dead", probed("api", "tcp://b:1", messages.Healthy), messages.Dead, messages.Dead, messages.Sick, nil, true},
+		{"dead to sick notifies with no replicas", probed("jobs", "0", messages.Healthy), messages.Sick, messages.Sick, messages.Sick,
+			changed(messages.Sick), true},
+		{"sick to healthy is silent", probed("api", "http://a/", messages.Healthy), messages.Healthy, messages.Healthy, messages.Healthy, nil, true},
+		{"unknown replica changes nothing", probed("api", "http://gone/", messages.Dead), messages.Healthy, messages.Healthy, messages.Healthy, nil, true},
+		{"healthy to dead notifies", probed("jobs", "0", messages.Dead), messages.Dead, messages.Dead, messages.Healthy,
+			changed(messages.Dead, "web:jobs:0"), true},
+		{"dead to healthy notifies", probed("jobs", "0", messages.Healthy), messages.Healthy, messages.Healthy, messages.Healthy,
+			changed(messages.Healthy), true},
 	}
 	m := NewModel(testConfig())
 	for i, st := range steps {
@@ -88,26 +96,108 @@ func TestModelSequence(t *testing.T) {
 		got := m.Apply(st.msg, now)
 		s := m.Snapshot()
 		if s.Status != st.general || s.Probes[0].Status != st.webStatus || s.Probes[0].Nodes[0].Status != st.apiStatus {
-			t.Fatalf("step %d: general %v web %v api %v; want %v %v %v", i, s.Status, s.Probes[0].Status,
+			t.Fatalf("%s: general %v web %v api %v; want %v %v %v", st.name, s.Status, s.Probes[0].Status,
 				s.Probes[0].Nodes[0].Status, st.general, st.webStatus, st.apiStatus)
 		}
 		if s.Probes[1].Status != messages.Healthy || s.Probes[0].Nodes[2].Status != messages.Healthy {
-			t.Fatalf("step %d: nodes without replicas must stay healthy", i)
+			t.Fatalf("%s: nodes without replicas must stay healthy", st.name)
 		}
-		if st.transition == nil {
+		if st.notify == nil {
 			if len(got) != 0 {
-				t.Fatalf("step %d: unexpected transitions %+v", i, got)
+				t.Fatalf("%s: unexpected notifications %+v", st.name, got)
 			}
 		} else {
-			want := *st.transition
-			want.At = now
+			want := *st.notify
+			want.Time = now
 			if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
-				t.Fatalf("step %d: transitions %+v, want %+v", i, got, want)
+				t.Fatalf("%s: notifications %+v, want %+v", st.name, got, want)
 			}
 		}
 		if st.refreshedAt != !s.Refreshed.IsZero() {
-			t.Fatalf("step %d: refreshed %v, want set=%v", i, s.Refreshed, st.refreshedAt)
+			t.Fatalf("%s: refreshed %v, want set=%v", st.name, s.Refreshed, st.refreshedAt)
 		}
+	}
+}
+
+func TestModelWithoutNotifySendsNothing(t *testing.T) {
+	cfg := testConfig()
+	cfg.Notify = nil
+	m := NewModel(cfg)
+	if _, ok := m.StartupNotification(time.Now()); ok {
+		t.Fatal("startup notification without [notify]")
+	}
+	if got := m.Apply(probed("jobs", "0", messages.Dead), time.Now()); len(got) != 0 {
+		t.Fatalf("notification without [notify]: %+v", got)
+	}
+}
+
+func TestModelStartupNotification(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	n, ok := NewModel(testConfig()).StartupNotification(now)
+	want := messages.Notification{Kind: messages.Startup, Status: messages.Healthy, Replicas: []string{}, Time: now}
+	if !ok || !reflect.DeepEqual(n, want) {
+		t.Fatalf("startup %+v %v", n, ok)
+	}
+	cfg := testConfig()
+	cfg.Notify.StartupNotification = false
+	if _, ok := NewModel(cfg).StartupNotification(now); ok {
+		t.Fatal("startup_notification = false still notifies")
+	}
+}
+
+// reminderTimes drives an outage with a tick every 10 s for the given
+// duration and returns when reminders fired (seconds after the change) and
+// their escalation counters.
+func reminderTimes(t *testing.T, n *config.Notify, d time.Duration, during func(m *Model, at time.Time)) (secs, escalated []int) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Notify = n
+	m := NewModel(cfg)
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	if got := m.Apply(probed("jobs", "0", messages.Dead), t0); len(got) != 1 || got[0].Kind != messages.Changed {
+		t.Fatalf("outage start: %+v", got)
+	}
+	for at := t0.Add(10 * time.Second); !at.After(t0.Add(d)); at = at.Add(10 * time.Second) {
+		if during != nil {
+			during(m, at)
+		}
+		for _, r := range m.Apply(messages.Tick{At: at}, at) {
+			if r.Kind != messages.Reminder || r.Status != messages.Dead || !reflect.DeepEqual(r.Replicas, []string{"web:jobs:0"}) {
+				t.Fatalf("bad reminder %+v", r)
+			}
+			secs = append(secs, int(at.Sub(t0).Seconds()))
+			escalated = append(escalated, r.Escalated)
+		}
+	}
+	return secs, escalated
+}
+
+func TestModelReminders(t *testing.T) {
+	cases := []struct {
+		name      string
+		notify    config.Notify
+		until     time.Duration
+		secs      []int
+		escalated []int
+	}{
+		{"linear 300 limit 3", config.Notify{ReminderInterval: 300 * time.Second, ReminderBackoffFunction: "linear", ReminderBackoffLimit: 3},
+			3900 * time.Second, []int{300, 900, 1800, 2700, 3600}, []int{0, 0, 0, 0, 0}},
+		{"none", config.Notify{ReminderInterval: 120 * time.Second, ReminderBackoffFunction: "none", ReminderBackoffLimit: 3},
+			400 * time.Second, []int{120, 240, 360}, []int{0, 0, 0}},
+		{"square limit 2", config.Notify{ReminderInterval: 60 * time.Second, ReminderBackoffFunction: "square", ReminderBackoffLimit: 2},
+			700 * time.Second, []int{60, 300, 540}, []int{0, 0, 0}},
+		{"escalate", config.Notify{ReminderInterval: 60 * time.Second, ReminderBackoffFunction: "none", ReminderEscalate: true},
+			200 * time.Second, []int{60, 120, 180}, []int{1, 2, 3}},
+		{"no interval, no reminders", config.Notify{ReminderBackoffFunction: "none"}, 2 * time.Hour, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.notify
+			secs, esc := reminderTimes(t, &n, tc.until, nil)
+			if !reflect.DeepEqual(secs, tc.secs) || !reflect.DeepEqual(esc, tc.escalated) {
+				t.Fatalf("reminders at %v escalated %v, want %v %v", secs, esc, tc.secs, tc.escalated)
+			}
+		})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/supervisors"
 )
@@ -75,6 +76,13 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg, warnings, err := config.Load(o.config, environ)
+	var notes []string
+	if err == nil {
+		var problems config.Errors
+		if notes, problems = providers.Check(cfg); len(problems) > 0 {
+			err = problems
+		}
+	}
 	if err != nil {
 		reportConfigError(stderr, o.config, err)
 		return supervisors.ExitConfig
@@ -82,6 +90,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if o.check {
 		for _, w := range warnings {
 			fmt.Fprintf(stderr, "%s: warning: %s: %s\n", o.config, w.Path, w.Message)
+		}
+		for _, n := range notes {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", o.config, n)
 		}
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", o.config)
 		return supervisors.ExitOK
@@ -95,7 +106,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	tree := supervisors.Build(cfg, supervisors.Deps{Logger: logger})
+	tree, err := supervisors.Build(cfg, supervisors.Deps{Logger: logger, Version: Version})
+	if err != nil {
+		reportConfigError(stderr, o.config, err)
+		return supervisors.ExitConfig
+	}
 	err = tree.Serve(ctx)
 	var fatal *supervisors.FatalError
 	switch {

@@ -1,0 +1,67 @@
+package messages
+
+import "time"
+
+// NotificationKind says why a notification is sent.
+type NotificationKind uint8
+
+const (
+	// Startup is sent once per process start (spec §5.6).
+	Startup NotificationKind = iota
+	// Changed is sent when the general status enters or leaves dead.
+	Changed
+	// Reminder repeats an ongoing outage (spec §5.5).
+	Reminder
+)
+
+// String returns the webhook "type" value: startup, changed or reminder.
+func (k NotificationKind) String() string {
+	switch k {
+	case Startup:
+		return "startup"
+	case Changed:
+		return "changed"
+	case Reminder:
+		return "reminder"
+	}
+	return "unknown"
+}
+
+// Notification is one alert to deliver.
+// Sent by: the state actor. Received by: every notifier actor, through its
+// bounded mailbox.
+type Notification struct {
+	Kind   NotificationKind
+	Status Status
+	// Replicas lists the dead replicas as "probe:node:replica" in order
+	// (empty on recovery and at startup).
+	Replicas []string
+	// Escalated is the reminder escalation counter, 0 when there is none
+	// (not a reminder, or reminder_escalate is off).
+	Escalated int
+	Time      time.Time
+}
+
+// IsChange reports whether the notification is a status change or startup
+// notification rather than a reminder (the original's "changed" flag).
+func (n Notification) IsChange() bool { return n.Kind != Reminder }
+
+// HighPriority reports whether target i (0-based) of a multi-target
+// notifier gets a high-priority alert (spec §6.1 escalated_for): never for
+// changes and startup; for reminders, every target when escalation is off,
+// else the first Escalated targets.
+func (n Notification) HighPriority(i int) bool {
+	if n.IsChange() {
+		return false
+	}
+	if n.Escalated == 0 {
+		return true
+	}
+	return i < n.Escalated
+}
+
+// FormatTS renders t as the original's timestamp string, always in UTC:
+// "HH:MM:SS UTC+00:00".
+func FormatTS(t time.Time) string {
+	return t.UTC().Format("15:04:05") + " UTC+00:00"
+}
