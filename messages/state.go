@@ -23,4 +23,3 @@ type Tick struct {
 }
 
 func (Tick) stateMessage() {}
-
