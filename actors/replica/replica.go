@@ -28,7 +28,7 @@ type Actor struct {
 	phase     float64
 
 	// Per-run state, owned by Serve and reset at its top.
-	reply   chan *outcome
+	events  chan *outcome
 	timer   *time.Timer
 	start   time.Time
 	k       int
@@ -73,9 +73,10 @@ func (a *Actor) offsets() (first, phase time.Duration) {
 }
 
 // Serve probes on schedule until ctx ends. It is a single small event loop
-// (the schedule timer doubles as the retry timer, and the work happens in
-// fire and handle) so that an idle actor, which is what thousands of them
-// are nearly all the time, fits in a minimal goroutine stack.
+// over two channels (its context and its event channel, which carries both
+// timer firings and probe outcomes) so that an idle actor, which is what
+// thousands of them are nearly all the time, costs a minimal stack and as
+// little memory as the runtime allows.
 func (a *Actor) Serve(ctx context.Context) error {
 	a.reset()
 	defer a.timer.Stop()
@@ -83,28 +84,41 @@ func (a *Actor) Serve(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-a.timer.C:
-			if err := a.pool.submit(ctx, a.prober, a.reply); err != nil {
-				return err
+		case ev := <-a.events:
+			var err error
+			if ev == timerFired {
+				err = a.pool.submit(ctx, a.prober, a.events)
+			} else {
+				err = a.handle(ctx, ev)
 			}
-		case o := <-a.reply:
-			if err := a.handle(ctx, o); err != nil {
+			if err != nil {
 				return err
 			}
 		}
 	}
 }
 
+// timerFired is the event the schedule timer sends.
+var timerFired = &outcome{}
+
 // reset initialises the per-run state at the top of Serve: Serve runs again
-// after a restart and must not inherit anything from the failed run.
+// after a restart and must not inherit anything from the failed run. The
+// event channel has room for the one timer event and the one outcome that
+// can be pending at a time, so neither sender ever blocks.
 //
 //go:noinline
 func (a *Actor) reset() {
-	a.reply = make(chan *outcome, 1)
+	events := make(chan *outcome, 2)
+	a.events = events
 	a.start = time.Now()
 	a.k, a.attempt = 0, 0
 	first, _ := a.offsets()
-	a.timer = time.NewTimer(first)
+	a.timer = time.AfterFunc(first, func() {
+		select {
+		case events <- timerFired:
+		default:
+		}
+	})
 }
 
 // handle takes the outcome of one attempt: it retries a dead result (spec
