@@ -44,7 +44,6 @@ type Server struct {
 	shutdownTimeout time.Duration
 	// listening, when set, is called with the bound address.
 	listening func(net.Addr)
-
 }
 
 // Options configure a Server.
