@@ -23,6 +23,7 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
+	nodeactor "github.com/vigil-go/vigil/actors/node"
 	"github.com/vigil-go/vigil/actors/notifier"
 	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/actors/probe"
@@ -67,9 +68,11 @@ type Tree struct {
 	Published *state.Published
 	State     *state.Actor
 	Web       *httpapi.Server
+	// Router reaches the push and local node actors.
+	Router *nodeactor.Router
 	// Notifiers are the notifier actors, in registry order.
 	Notifiers []*notifier.Actor
-	// Replicas counts the replica actors started.
+	// Replicas counts the replica and node actors started.
 	Replicas int
 }
 
@@ -145,6 +148,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 			pools.Add(w)
 		}
 	}
+	var nodeActors []*nodeactor.Actor
 	for _, svc := range cfg.Probe.Services {
 		sup := suture.New("service "+svc.ID, spec())
 		n := 0
@@ -164,6 +168,19 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 					}))
 					n++
 				}
+			case config.ModePush, config.ModeLocal:
+				delay := cfg.Metrics.PushDelayDead
+				if node.Mode == config.ModeLocal {
+					delay = cfg.Metrics.LocalDelayDead
+				}
+				a := nodeactor.New(nodeactor.Spec{
+					Probe: svc.ID, Node: node.ID, Mode: node.Mode, DelayDead: delay,
+					CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
+					MaxReplicas: cfg.Metrics.PushReplicasMax, Out: stateActor.Inbox(), Logger: logger,
+				})
+				sup.Add(a)
+				nodeActors = append(nodeActors, a)
+				n++
 			case config.ModeScript:
 				for i := range node.Scripts {
 					sup.Add(replica.New(replica.Spec{
@@ -183,6 +200,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 			t.Replicas += n
 		}
 	}
+	t.Router = nodeactor.NewRouter(cfg, nodeActors)
 
 	root.Add(notifiers)
 
@@ -197,6 +215,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 			Logger:    logger,
 			Listening: deps.Listening,
 		})
+		t.Web.EnableReporter(t.Router, cfg.Server.ReporterToken)
 		root.Add(webService{t.Web})
 	}
 	t.Root = root

@@ -16,6 +16,8 @@ import (
 type Model struct {
 	probes  []probeModel
 	index   map[messages.ReplicaKey]ref
+	// nodes finds a node by (probe id, node id).
+	nodes map[[2]string][2]int
 	general messages.Status
 	// unprobed counts poll and script replicas that have no result yet.
 	unprobed  int
@@ -87,13 +89,14 @@ type replicaModel struct {
 	hasLatency bool
 	err        string
 	updated    time.Time
+	load       *messages.Load
 }
 
 // NewModel builds the initial model from a configuration: every service, node
 // and poll/script replica in file order, all healthy and not yet probed
 // (spec §3.4). Push and local nodes start without replicas.
 func NewModel(cfg *config.Config) *Model {
-	m := &Model{index: make(map[messages.ReplicaKey]ref), alerts: alerting{policy: PolicyFrom(cfg), backoff: 1}}
+	m := &Model{index: make(map[messages.ReplicaKey]ref), nodes: map[[2]string][2]int{}, alerts: alerting{policy: PolicyFrom(cfg), backoff: 1}}
 	for pi, svc := range cfg.Probe.Services {
 		p := probeModel{id: svc.ID, label: svc.Label}
 		for ni, n := range svc.Nodes {
@@ -121,6 +124,7 @@ func NewModel(cfg *config.Config) *Model {
 				nm.replicas = append(nm.replicas, replicaModel{id: id})
 				m.unprobed++
 			}
+			m.nodes[[2]string{svc.ID, n.ID}] = [2]int{pi, ni}
 			p.nodes = append(p.nodes, nm)
 		}
 		m.probes = append(m.probes, p)
@@ -139,6 +143,10 @@ func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Notif
 	switch msg := msg.(type) {
 	case messages.ReplicaProbed:
 		return m.replicaProbed(msg, now)
+	case messages.ReplicaUpdated:
+		return m.replicaUpdated(msg, now)
+	case messages.ReplicaRemoved:
+		return m.replicaRemoved(msg, now)
 	case messages.Tick:
 		if m.unprobed == 0 {
 			m.refreshed = msg.At
@@ -227,6 +235,46 @@ func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messa
 	return m.rollUp(r.probe, r.node, now)
 }
 
+// replicaUpdated records the state of a push or local replica, creating it
+// (after the node's existing replicas) on its first report.
+func (m *Model) replicaUpdated(msg messages.ReplicaUpdated, now time.Time) []messages.Notification {
+	r, ok := m.index[msg.Key]
+	if !ok {
+		pn, known := m.nodes[[2]string{msg.Key.Probe, msg.Key.Node}]
+		if !known {
+			return nil
+		}
+		node := &m.probes[pn[0]].nodes[pn[1]]
+		r = ref{pn[0], pn[1], len(node.replicas)}
+		node.replicas = append(node.replicas, replicaModel{id: msg.Key.Replica})
+		m.index[msg.Key] = r
+	}
+	node := &m.probes[r.probe].nodes[r.node]
+	rep := &node.replicas[r.replica]
+	rep.status, rep.err, rep.load, rep.updated = msg.Status, msg.Err, msg.Load, msg.Reported
+	node.snap = nil
+	m.dirty = true
+	return m.rollUp(r.probe, r.node, now)
+}
+
+// replicaRemoved drops a flushed replica, keeping the order of the others.
+func (m *Model) replicaRemoved(msg messages.ReplicaRemoved, now time.Time) []messages.Notification {
+	r, ok := m.index[msg.Key]
+	if !ok {
+		return nil
+	}
+	node := &m.probes[r.probe].nodes[r.node]
+	node.replicas = append(node.replicas[:r.replica], node.replicas[r.replica+1:]...)
+	delete(m.index, msg.Key)
+	for i := r.replica; i < len(node.replicas); i++ {
+		k := messages.ReplicaKey{Probe: msg.Key.Probe, Node: msg.Key.Node, Replica: node.replicas[i].id}
+		m.index[k] = ref{r.probe, r.node, i}
+	}
+	node.snap = nil
+	m.dirty = true
+	return m.rollUp(r.probe, r.node, now)
+}
+
 // rollUp recomputes one node, its service and the general status (worst
 // wins, spec §5.3) and applies the change rule if the general status moved.
 func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Notification {
@@ -307,7 +355,7 @@ func (n *nodeModel) snapshot() *messages.NodeSnapshot {
 	for i, r := range n.replicas {
 		ns.Replicas[i] = messages.ReplicaSnapshot{
 			ID: r.id, Status: r.status, Latency: r.latency, HasLatency: r.hasLatency,
-			Err: r.err, Updated: r.updated,
+			Err: r.err, Updated: r.updated, Load: r.load,
 		}
 	}
 	return ns

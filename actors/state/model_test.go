@@ -240,3 +240,45 @@ func TestModelSnapshotIsImmutableAndShared(t *testing.T) {
 		t.Fatalf("latency not recorded: %+v", got)
 	}
 }
+
+func TestModelPushReplicasOrderAndFlush(t *testing.T) {
+	m := NewModel(testConfig())
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	key := func(r string) messages.ReplicaKey { return messages.ReplicaKey{Probe: "relay", Node: "socket", Replica: r} }
+	for _, r := range []string{"b", "a", "c"} {
+		m.Apply(messages.ReplicaUpdated{Key: key(r), Status: messages.Healthy, Load: &messages.Load{CPU: 0.5}, Reported: now}, now)
+	}
+	got := m.Apply(messages.ReplicaUpdated{Key: key("a"), Status: messages.Dead, Reported: now}, now)
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Replicas, []string{"relay:socket:a"}) {
+		t.Fatalf("dead push replica notification %+v", got)
+	}
+	ids := func() (out []string) {
+		for _, r := range m.Snapshot().Probes[1].Nodes[0].Replicas {
+			out = append(out, r.ID+"="+r.Status.String())
+		}
+		return out
+	}
+	if want := []string{"b=healthy", "a=dead", "c=healthy"}; !reflect.DeepEqual(ids(), want) {
+		t.Fatalf("replicas %v, want %v", ids(), want)
+	}
+	if l := m.Snapshot().Probes[1].Nodes[0].Replicas[0].Load; l == nil || l.CPU != 0.5 {
+		t.Fatalf("load not kept: %+v", l)
+	}
+	got = m.Apply(messages.ReplicaRemoved{Key: key("a")}, now)
+	if len(got) != 1 || got[0].Status != messages.Healthy {
+		t.Fatalf("flushing the dead replica must notify recovery: %+v", got)
+	}
+	if want := []string{"b=healthy", "c=healthy"}; !reflect.DeepEqual(ids(), want) {
+		t.Fatalf("after flush %v, want %v", ids(), want)
+	}
+	// The index still finds c after the shift.
+	m.Apply(messages.ReplicaUpdated{Key: key("c"), Status: messages.Sick, Reported: now}, now)
+	if want := []string{"b=healthy", "c=sick"}; !reflect.DeepEqual(ids(), want) {
+		t.Fatalf("after update %v, want %v", ids(), want)
+	}
+	// Reports for nodes that do not exist are ignored.
+	m.Apply(messages.ReplicaUpdated{Key: messages.ReplicaKey{Probe: "relay", Node: "nope", Replica: "x"}, Status: messages.Dead}, now)
+	if m.Status() != messages.Sick {
+		t.Fatalf("status %v", m.Status())
+	}
+}

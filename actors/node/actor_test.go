@@ -1,0 +1,176 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+)
+
+func testCfg() *config.Config {
+	return &config.Config{Probe: config.Probe{Services: []config.Service{
+		{ID: "relay", Nodes: []config.Node{{ID: "socket", Mode: config.ModePush}, {ID: "web", Mode: config.ModePoll}}},
+		{ID: "internal", Nodes: []config.Node{{ID: "gateway", Mode: config.ModeLocal}}},
+	}}}
+}
+
+type harness struct {
+	router *Router
+	out    chan messages.StateMessage
+}
+
+func start(t *testing.T, max int) *harness {
+	t.Helper()
+	out := make(chan messages.StateMessage, 100)
+	quiet := slog.New(slog.DiscardHandler)
+	push := New(Spec{Probe: "relay", Node: "socket", Mode: config.ModePush, DelayDead: 20 * time.Second,
+		CPUSickAbove: 0.99, RAMSickAbove: 0.99, MaxReplicas: max, Out: out, Logger: quiet})
+	local := New(Spec{Probe: "internal", Node: "gateway", Mode: config.ModeLocal, DelayDead: 40 * time.Second, Out: out, Logger: quiet})
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	go push.Serve(ctx)
+	go local.Serve(ctx)
+	return &harness{router: NewRouter(testCfg(), []*Actor{push, local}), out: out}
+}
+
+func (h *harness) load(t *testing.T, replica string, cpu, ram float64, interval time.Duration) error {
+	t.Helper()
+	return h.router.Report(t.Context(), "relay", "socket", messages.Report{Replica: replica, Interval: interval,
+		Load: &messages.Load{CPU: cpu, RAM: ram}, At: time.Now()})
+}
+
+func (h *harness) updates() []messages.ReplicaUpdated {
+	var u []messages.ReplicaUpdated
+	for {
+		select {
+		case m := <-h.out:
+			if up, ok := m.(messages.ReplicaUpdated); ok {
+				u = append(u, up)
+			}
+		default:
+			return u
+		}
+	}
+}
+
+func TestPushReplicaExpiresAfterIntervalPlusGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, 0)
+		if err := h.load(t, "10.0.0.1", 0.3, 0.5, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if u := h.updates(); len(u) != 1 || u[0].Status != messages.Healthy || u[0].Key.Replica != "10.0.0.1" || u[0].Load.CPU != 0.3 {
+			t.Fatalf("first update %+v", u)
+		}
+		time.Sleep(50*time.Second - time.Nanosecond)
+		synctest.Wait()
+		if u := h.updates(); len(u) != 0 {
+			t.Fatalf("dead too early: %+v", u)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		u := h.updates()
+		if len(u) != 1 || u[0].Status != messages.Dead || u[0].Err == "" {
+			t.Fatalf("at 50 s: %+v, want dead", u)
+		}
+		// A new report revives it.
+		if err := h.load(t, "10.0.0.1", 0.3, 0.5, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if u := h.updates(); len(u) != 1 || u[0].Status != messages.Healthy {
+			t.Fatalf("revival %+v", u)
+		}
+	})
+}
+
+func TestPushSickThresholdsAsFloat32(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, 0)
+		cases := []struct {
+			cpu, ram float64
+			want     messages.Status
+		}{
+			{0.99, 0.5, messages.Healthy}, {0.995, 0.5, messages.Sick}, {0.5, 0.995, messages.Sick},
+			{0.5, 0.99, messages.Healthy}, {1.7, 0.1, messages.Sick},
+		}
+		for _, tc := range cases {
+			if err := h.load(t, "r", tc.cpu, tc.ram, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			if u := h.updates(); len(u) != 1 || u[0].Status != tc.want {
+				t.Fatalf("cpu %v ram %v: %+v, want %v", tc.cpu, tc.ram, u, tc.want)
+			}
+		}
+	})
+}
+
+func TestLocalHealthAndExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, 0)
+		sick := messages.Sick
+		err := h.router.Report(t.Context(), "internal", "gateway", messages.Report{Replica: "icmp://127.0.0.1", Interval: time.Minute, Health: &sick, At: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if u := h.updates(); len(u) != 1 || u[0].Status != messages.Sick {
+			t.Fatalf("local %+v", u)
+		}
+		time.Sleep(100 * time.Second)
+		synctest.Wait()
+		if u := h.updates(); len(u) != 1 || u[0].Status != messages.Dead {
+			t.Fatalf("local after 100 s %+v, want dead", u)
+		}
+	})
+}
+
+func TestRoutingErrorsAndFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, 2)
+		ctx := t.Context()
+		healthy := messages.Healthy
+		checks := []struct {
+			name string
+			err  error
+			want error
+		}{
+			{"unknown node", h.router.Report(ctx, "relay", "nope", messages.Report{Load: &messages.Load{}}), messages.ErrUnknownNode},
+			{"unknown probe", h.router.Report(ctx, "nope", "socket", messages.Report{Load: &messages.Load{}}), messages.ErrUnknownNode},
+			{"load to poll node", h.router.Report(ctx, "relay", "web", messages.Report{Load: &messages.Load{}}), messages.ErrWrongMode},
+			{"health to push node", h.router.Report(ctx, "relay", "socket", messages.Report{Health: &healthy}), messages.ErrWrongMode},
+			{"load to local node", h.router.Report(ctx, "internal", "gateway", messages.Report{Load: &messages.Load{}}), messages.ErrWrongMode},
+			{"flush on poll node", h.router.Flush(ctx, "relay", "web", "x"), messages.ErrWrongMode},
+			{"flush unknown replica", h.router.Flush(ctx, "relay", "socket", "x"), messages.ErrUnknownReplica},
+			{"first", h.load(t, "a", 0, 0, time.Minute), nil},
+			{"second", h.load(t, "b", 0, 0, time.Minute), nil},
+			{"over the cap", h.load(t, "c", 0, 0, time.Minute), messages.ErrTooManyReplicas},
+			{"known replica under cap", h.load(t, "a", 0, 0, time.Minute), nil},
+			{"flush", h.router.Flush(ctx, "relay", "socket", "a"), nil},
+			{"flush again", h.router.Flush(ctx, "relay", "socket", "a"), messages.ErrUnknownReplica},
+			{"room again", h.load(t, "c", 0, 0, time.Minute), nil},
+		}
+		for _, c := range checks {
+			if !errors.Is(c.err, c.want) && c.err != c.want {
+				t.Fatalf("%s: %v, want %v", c.name, c.err, c.want)
+			}
+		}
+		synctest.Wait()
+		var removed int
+		for len(h.out) > 0 {
+			if _, ok := (<-h.out).(messages.ReplicaRemoved); ok {
+				removed++
+			}
+		}
+		if removed != 1 {
+			t.Fatalf("%d removals sent, want 1", removed)
+		}
+	})
+}

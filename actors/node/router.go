@@ -1,0 +1,83 @@
+package node
+
+import (
+	"context"
+
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+)
+
+// Router finds the node actor of a (probe, node) pair. It is built once
+// and never changes, so the web layer reads it from any goroutine.
+type Router struct {
+	nodes map[[2]string]route
+}
+
+type route struct {
+	mode  config.Mode
+	actor *Actor // nil for poll and script nodes
+}
+
+// NewRouter indexes every configured node; actors are the push and local
+// node actors.
+func NewRouter(cfg *config.Config, actors []*Actor) *Router {
+	r := &Router{nodes: map[[2]string]route{}}
+	for _, s := range cfg.Probe.Services {
+		for _, n := range s.Nodes {
+			r.nodes[[2]string{s.ID, n.ID}] = route{mode: n.Mode}
+		}
+	}
+	for _, a := range actors {
+		k := [2]string{a.spec.Probe, a.spec.Node}
+		r.nodes[k] = route{mode: a.spec.Mode, actor: a}
+	}
+	return r
+}
+
+// Report delivers a report to its node actor and waits for the answer:
+// nil, ErrUnknownNode, ErrWrongMode, ErrTooManyReplicas or ErrBusy.
+func (r *Router) Report(ctx context.Context, probe, node string, m messages.Report) error {
+	rt, ok := r.nodes[[2]string{probe, node}]
+	if !ok {
+		return messages.ErrUnknownNode
+	}
+	want := config.ModePush
+	if m.Load == nil {
+		want = config.ModeLocal
+	}
+	if rt.mode != want || rt.actor == nil {
+		return messages.ErrWrongMode
+	}
+	reply := make(chan error, 1)
+	m.Reply = reply
+	return rt.actor.ask(ctx, m, reply)
+}
+
+// Flush removes a replica of a push or local node: nil, ErrUnknownNode,
+// ErrWrongMode, ErrUnknownReplica or ErrBusy.
+func (r *Router) Flush(ctx context.Context, probe, node, replica string) error {
+	rt, ok := r.nodes[[2]string{probe, node}]
+	if !ok {
+		return messages.ErrUnknownNode
+	}
+	if rt.actor == nil {
+		return messages.ErrWrongMode
+	}
+	reply := make(chan error, 1)
+	return rt.actor.ask(ctx, messages.Flush{Replica: replica, Reply: reply}, reply)
+}
+
+// ask puts m in the mailbox without blocking and waits for the answer.
+func (a *Actor) ask(ctx context.Context, m messages.NodeMessage, reply <-chan error) error {
+	select {
+	case a.mailbox <- m:
+	default:
+		return messages.ErrBusy
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

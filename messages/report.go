@@ -1,0 +1,58 @@
+package messages
+
+import "time"
+
+// Report is one report received on the reporter API for a push node (Load
+// set) or a local node (Health set).
+// Sent by: the web layer. Received by: the node actor of its node, which
+// answers on Reply.
+type Report struct {
+	Replica  string
+	Interval time.Duration
+	// Load is set for a push (Vigil Reporter) load report.
+	Load *Load
+	// Health is set for a local (Vigil Local) health report.
+	Health *Status
+	At     time.Time
+	// Reply receives nil, or ErrTooManyReplicas. It must have room for one
+	// value: the node actor never blocks on it.
+	Reply chan<- error
+}
+
+func (Report) nodeMessage() {}
+
+// Flush removes one replica of a push or local node.
+// Sent by: the web layer. Received by: the node actor, which answers on
+// Reply with nil or ErrUnknownReplica.
+type Flush struct {
+	Replica string
+	Reply   chan<- error
+}
+
+func (Flush) nodeMessage() {}
+
+// NodeMessage is the sealed set of messages a node actor accepts.
+type NodeMessage interface{ nodeMessage() }
+
+// ReplicaUpdated carries the current state of a push or local replica; the
+// state actor creates the replica on first sight (in order of first report).
+// Sent by: node actors. Received by: the state actor.
+type ReplicaUpdated struct {
+	Key    ReplicaKey
+	Status Status
+	// Err says why the replica is not healthy.
+	Err      string
+	Load     *Load
+	Reported time.Time
+	Interval time.Duration
+}
+
+func (ReplicaUpdated) stateMessage() {}
+
+// ReplicaRemoved removes a flushed push or local replica.
+// Sent by: node actors. Received by: the state actor.
+type ReplicaRemoved struct {
+	Key ReplicaKey
+}
+
+func (ReplicaRemoved) stateMessage() {}
