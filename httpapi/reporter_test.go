@@ -24,7 +24,7 @@ type reporterHarness struct {
 	out chan messages.StateMessage
 }
 
-func newReporterHarness(t *testing.T, maxReplicas int) *reporterHarness {
+func newReporterHarness(t testing.TB, maxReplicas int) *reporterHarness {
 	t.Helper()
 	cfg := &config.Config{Probe: config.Probe{Services: []config.Service{
 		{ID: "relay", Nodes: []config.Node{{ID: "socket-client", Mode: config.ModePush}}},
