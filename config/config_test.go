@@ -484,7 +484,8 @@ func TestMinimalDefaults(t *testing.T) {
 			LocalDelayDead:             40 * time.Second,
 			PushReplicasMax:            1000,
 		},
-		Probe: Probe{Services: []Service{}},
+		Probe:   Probe{Services: []Service{}},
+		Storage: Storage{Enabled: true},
 	}
 	// The working directory of the test is config/, where ./res/assets/
 	// does not exist.
@@ -786,5 +787,23 @@ http_headers = { X-Ok = ["fine", "bad\u0000value", 3], X-Table = { a = "b" } }
 	}
 	if len(errs) != 3 {
 		t.Errorf("got %d problems:\n%v", len(errs), err)
+	}
+}
+
+func TestStorageSection(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "testdata", "config", "valid", "minimal.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, warnings, err := Parse(append(base, []byte("\n[storage]\nenabled = false\npath = \"/var/lib/vigil\"\n")...), ".", nil)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("err %v warnings %v", err, warnings)
+	}
+	if cfg.Storage != (Storage{Enabled: false, Path: "/var/lib/vigil"}) {
+		t.Fatalf("storage %+v", cfg.Storage)
+	}
+	_, _, err = Parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), ".", nil)
+	if err == nil || !strings.Contains(err.Error(), "storage.enabled") {
+		t.Fatalf("bad storage.enabled: %v", err)
 	}
 }

@@ -32,8 +32,20 @@ func (d *decoder) config(root *table) *Config {
 	if t, ok := root.sub("probe", true); ok {
 		cfg.Probe = d.probe(t)
 	}
+	cfg.Storage = Storage{Enabled: true}
+	if t, ok := root.sub("storage", false); ok {
+		cfg.Storage = d.storage(t)
+	}
 	root.done()
 	return cfg
+}
+
+// storage converts the optional [storage] table (new in this
+// implementation).
+func (d *decoder) storage(t *table) Storage {
+	st := Storage{Enabled: t.boolean("enabled", true), Path: t.strDefault("path", "")}
+	t.done()
+	return st
 }
 
 // server converts [server] (spec §2.3).

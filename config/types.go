@@ -25,6 +25,18 @@ type Config struct {
 	Notify *Notify
 	// Probe is the [probe] table: the monitored services.
 	Probe Probe
+	// Storage is the optional [storage] table (new in this implementation).
+	Storage Storage
+}
+
+// Storage is the optional [storage] table: where the server keeps what must
+// survive a restart.
+type Storage struct {
+	// Enabled is true unless the file says enabled = false.
+	Enabled bool
+	// Path is the data directory as written; "" means the default
+	// (vigil-data/ beside the configuration file, or --data-dir).
+	Path string
 }
 
 // PollReplicaCount returns the number of poll replicas over all nodes of all

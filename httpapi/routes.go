@@ -19,7 +19,23 @@ func (s *Server) routes() *echo.Echo {
 	e.HEAD("/status/text", s.statusText)
 	e.GET("/status/report", s.statusReport)
 	e.HEAD("/status/report", s.statusReport)
+
+	// Status page and static surface (page.go, assets.go).
+	s.initPage()
+	getAndHead(e, "/", s.statusPage)
+	getAndHead(e, "/robots.txt", s.robots)
+	getAndHead(e, "/badge/:kind", s.badge)
+	getAndHead(e, "/assets/fonts/:folder/:file", s.assetRoute("/assets/fonts/", "fonts", 2))
+	getAndHead(e, "/assets/images/:folder/:file", s.assetRoute("/assets/images/", "images", 2))
+	getAndHead(e, "/assets/stylesheets/:file", s.assetRoute("/assets/stylesheets/", "stylesheets", 1))
+	getAndHead(e, "/assets/javascripts/:file", s.assetRoute("/assets/javascripts/", "javascripts", 1))
 	return e
+}
+
+// getAndHead registers h for GET and HEAD.
+func getAndHead(e *echo.Echo, path string, h echo.HandlerFunc) {
+	e.GET(path, h)
+	e.HEAD(path, h)
 }
 
 // normalisePath merges repeated slashes and removes a trailing slash on both

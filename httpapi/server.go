@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -44,6 +46,15 @@ type Server struct {
 	shutdownTimeout time.Duration
 	// listening, when set, is called with the bound address.
 	listening func(net.Addr)
+
+	// pageTmpl renders the status page (page.go).
+	pageTmpl *template.Template
+	// pageCache holds the rendering of the latest generation seen.
+	pageCache atomic.Pointer[renderedPage]
+	// renders counts template executions (tests check the cache with it).
+	renders atomic.Uint64
+	// bootID distinguishes this process's page entity tags.
+	bootID string
 }
 
 // Options configure a Server.

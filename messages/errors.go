@@ -16,3 +16,6 @@ var (
 	// ErrBusy: the actor's mailbox is full (503).
 	ErrBusy = errors.New("server busy")
 )
+
+// ErrUnknownAnnouncement: no announcement with that id (404).
+var ErrUnknownAnnouncement = errors.New("unknown announcement")

@@ -17,6 +17,8 @@ type Snapshot struct {
 	Probes    []ProbeSnapshot
 	// Announcements are in publication order (oldest first).
 	Announcements []Announcement
+	// IgnoreUntil is the end of the reminder ignore window (zero: none).
+	IgnoreUntil time.Time
 }
 
 // Announcement is a message published through the Manager API.

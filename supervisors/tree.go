@@ -16,6 +16,7 @@ package supervisors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,12 +27,14 @@ import (
 	nodeactor "github.com/vigil-go/vigil/actors/node"
 	"github.com/vigil-go/vigil/actors/notifier"
 	"github.com/vigil-go/vigil/actors/notifier/providers"
+	"github.com/vigil-go/vigil/actors/persist"
 	"github.com/vigil-go/vigil/actors/probe"
 	"github.com/vigil-go/vigil/actors/replica"
 	"github.com/vigil-go/vigil/actors/state"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/httpapi"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Deps are the outside-world dependencies of a tree.
@@ -54,6 +57,9 @@ type Deps struct {
 	NotifierClient *http.Client
 	// NotifierBackoff overrides the pause before a notification retry.
 	NotifierBackoff time.Duration
+	// Store, when set, keeps state across restarts. Build loads it once to
+	// seed the node actors; the state actor loads it at every start.
+	Store storage.Store
 }
 
 // ProbeFactory builds probers for replicas; tests substitute fakes.
@@ -129,11 +135,25 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		}
 	}
 
+	var restored *storage.State
+	var writer *persist.Writer
+	if deps.Store != nil {
+		st, err := deps.Store.Load(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("loading stored state: %w", err)
+		}
+		restored = st
+		writer = persist.New(deps.Store, logger)
+	}
+
 	published := &state.Published{}
-	stateActor := state.New(cfg, published, logger, state.Options{Subscribers: mailboxes})
+	stateActor := state.New(cfg, published, logger, state.Options{Subscribers: mailboxes, Store: deps.Store, Writer: writer})
 	t.Published, t.State = published, stateActor
 
 	root := suture.New("vigil", spec())
+	if writer != nil {
+		root.Add(writer)
+	}
 	root.Add(stateActor)
 
 	probes := suture.New("probes", spec())
@@ -177,6 +197,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 					Probe: svc.ID, Node: node.ID, Mode: node.Mode, DelayDead: delay,
 					CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
 					MaxReplicas: cfg.Metrics.PushReplicasMax, Out: stateActor.Inbox(), Logger: logger,
+					Restore: restoredFor(restored, svc.ID, node.ID),
 				})
 				sup.Add(a)
 				nodeActors = append(nodeActors, a)
@@ -216,10 +237,25 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 			Listening: deps.Listening,
 		})
 		t.Web.EnableReporter(t.Router, cfg.Server.ReporterToken)
+		t.Web.EnableManager(stateActor, cfg.Server.ManagerToken)
 		root.Add(webService{t.Web})
 	}
 	t.Root = root
 	return t, nil
+}
+
+// restoredFor picks the stored replicas of one node.
+func restoredFor(st *storage.State, probe, node string) []storage.Replica {
+	if st == nil {
+		return nil
+	}
+	var out []storage.Replica
+	for _, r := range st.Replicas {
+		if r.Key.Probe == probe && r.Key.Node == node {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // assetsDir returns assets.path when it names an existing directory.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Spec describes a node actor.
@@ -24,6 +25,11 @@ type Spec struct {
 	Logger      *slog.Logger
 	// MailboxSize defaults to 256.
 	MailboxSize int
+	// Restore lists the node's replicas known before a restart; they keep
+	// their last report, so one that never reports again goes dead on its
+	// normal deadline. Used by the first run only: after an internal
+	// restart the actor starts empty and learns replicas from new reports.
+	Restore []storage.Replica
 }
 
 // Actor is one push or local node actor. See the package documentation.
@@ -68,6 +74,11 @@ func (a *Actor) Serve(ctx context.Context) error {
 	a.timer = time.NewTimer(time.Hour)
 	a.timer.Stop()
 	defer a.timer.Stop()
+	for _, r := range a.spec.Restore {
+		a.replicas[r.Key.Replica] = &replica{status: r.Status, err: r.Err, load: r.Load, reported: r.Reported, interval: r.Interval}
+	}
+	a.spec.Restore = nil
+	a.arm(time.Now())
 	for {
 		select {
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 func testCfg() *config.Config {
@@ -171,6 +172,33 @@ func TestRoutingErrorsAndFlush(t *testing.T) {
 		}
 		if removed != 1 {
 			t.Fatalf("%d removals sent, want 1", removed)
+		}
+	})
+}
+
+func TestRestoredReplicaExpiresFromItsLastReport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := make(chan messages.StateMessage, 10)
+		last := time.Now().Add(-40 * time.Second) // reported 40 s ago, interval 30 s, grace 20 s
+		a := New(Spec{Probe: "relay", Node: "socket", Mode: config.ModePush, DelayDead: 20 * time.Second,
+			CPUSickAbove: 0.99, RAMSickAbove: 0.99, Out: out, Logger: slog.New(slog.DiscardHandler),
+			Restore: []storage.Replica{{Key: messages.ReplicaKey{Probe: "relay", Node: "socket", Replica: "r1"},
+				Status: messages.Healthy, Reported: last, Interval: 30 * time.Second}}})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go a.Serve(ctx)
+		time.Sleep(10*time.Second - time.Millisecond)
+		synctest.Wait()
+		if len(out) != 0 {
+			t.Fatal("restored replica expired early")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if len(out) != 1 {
+			t.Fatalf("restored replica not expired at its deadline (%d messages)", len(out))
+		}
+		if u := (<-out).(messages.ReplicaUpdated); u.Status != messages.Dead || u.Key.Replica != "r1" {
+			t.Fatalf("got %+v", u)
 		}
 	})
 }

@@ -2,12 +2,15 @@ package state
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-go/vigil/actors/persist"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Published holds the latest snapshot. Readers call Latest from any
@@ -27,12 +30,16 @@ func (h *Published) Latest() *messages.Snapshot {
 
 func (h *Published) store(s *messages.Snapshot) { h.p.Store(s) }
 
-// TickEvery is the heartbeat that keeps the "refreshed" time current.
+// TickEvery is the heartbeat that keeps the "refreshed" time current and
+// evaluates reminders.
 const TickEvery = 10 * time.Second
 
 // DefaultPublishEvery bounds how often a snapshot is published while results
 // keep arriving.
 const DefaultPublishEvery = 100 * time.Millisecond
+
+// FlushEvery is how often changed replicas are handed to the store writer.
+const FlushEvery = time.Second
 
 // Actor is the central state actor. See the package documentation.
 type Actor struct {
@@ -42,6 +49,8 @@ type Actor struct {
 	subscribers  []chan messages.Notification
 	logger       *slog.Logger
 	publishEvery time.Duration
+	store        storage.Store
+	writer       *persist.Writer
 	dropped      atomic.Uint64
 	// startupSent survives restarts of Serve: the startup notification goes
 	// out once per process, not once per internal restart.
@@ -58,6 +67,10 @@ type Options struct {
 	// notification. When one is full its oldest entry is dropped (and
 	// counted) to make room: the newest status matters most.
 	Subscribers []chan messages.Notification
+	// Store, when set, is loaded at the top of every Serve and written
+	// through Writer (which must write to the same store).
+	Store  storage.Store
+	Writer *persist.Writer
 }
 
 // New builds the state actor for cfg. Published may be shared with readers
@@ -76,6 +89,8 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 		subscribers:  opt.Subscribers,
 		logger:       logger.With("actor", "state"),
 		publishEvery: opt.PublishEvery,
+		store:        opt.Store,
+		writer:       opt.Writer,
 	}
 }
 
@@ -90,6 +105,13 @@ func (a *Actor) String() string { return "state" }
 // Serve runs the actor until ctx ends.
 func (a *Actor) Serve(ctx context.Context) error {
 	model := NewModel(a.cfg)
+	if a.store != nil {
+		st, err := a.store.Load(ctx)
+		if err != nil {
+			return err // restarted with backoff by the supervisor
+		}
+		model.Restore(st)
+	}
 	if model.unprobed == 0 {
 		model.Apply(messages.Tick{At: time.Now()}, time.Now())
 	}
@@ -100,6 +122,8 @@ func (a *Actor) Serve(ctx context.Context) error {
 	var lastPublish time.Time
 	tick := time.NewTicker(TickEvery)
 	defer tick.Stop()
+	flush := time.NewTicker(FlushEvery)
+	defer flush.Stop()
 	publish := time.NewTimer(time.Hour)
 	publish.Stop()
 	armed := false
@@ -108,11 +132,20 @@ func (a *Actor) Serve(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			a.finalFlush(model)
 			return ctx.Err()
 		case msg := <-a.inbox:
+			if a.command(model, msg) {
+				// Answered commands are visible at once.
+				a.published.store(model.Snapshot())
+				lastPublish = time.Now()
+				continue
+			}
 			a.apply(model, msg, time.Now())
 		case now := <-tick.C:
 			a.apply(model, messages.Tick{At: now}, now)
+		case <-flush.C:
+			a.flush(model, nil)
 		case <-publish.C:
 			armed = false
 		}
@@ -129,8 +162,66 @@ func (a *Actor) Serve(ctx context.Context) error {
 	}
 }
 
+// command handles the Manager API messages, which carry a reply channel,
+// and reports whether msg was one. The reply comes from the store writer
+// once the change is durable (or at once when there is no store). When the
+// writer has no room the command is refused with ErrBusy before it changes
+// anything.
+func (a *Actor) command(model *Model, msg messages.StateMessage) bool {
+	var reply chan<- error
+	switch m := msg.(type) {
+	case messages.AnnouncementAdd:
+		reply = m.Reply
+	case messages.IgnoreSet:
+		reply = m.Reply
+	case messages.AnnouncementRemove:
+		reply = m.Reply
+		if !model.HasAnnouncement(m.ID) {
+			reply <- messages.ErrUnknownAnnouncement
+			return true
+		}
+	default:
+		return false
+	}
+	if a.writer != nil && !a.writer.Room() {
+		reply <- messages.ErrBusy
+		return true
+	}
+	model.Apply(msg, time.Now())
+	if a.writer == nil {
+		reply <- nil
+		return true
+	}
+	a.flush(model, reply)
+	return true
+}
+
+// flush hands pending changes to the writer if it has room; otherwise they
+// stay pending for the next flush. With a reply the batch is always sent
+// (command checked for room).
+func (a *Actor) flush(model *Model, reply chan<- error) {
+	if a.writer == nil || (!model.HasPending() && reply == nil) || !a.writer.Room() {
+		return
+	}
+	a.writer.Inbox() <- persist.Request{Batch: model.TakeBatch(), Reply: reply}
+}
+
+// finalFlush writes what is still pending straight to the store when the
+// actor stops, so a graceful shutdown loses nothing.
+func (a *Actor) finalFlush(model *Model) {
+	if a.store == nil || !model.HasPending() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := a.store.Apply(ctx, model.TakeBatch()); err != nil {
+		a.logger.Error("final store write failed", "error", err.Error())
+	}
+}
+
 // apply runs the reducer, logs a general status change and broadcasts the
-// resulting notifications.
+// resulting notifications; the alerting state behind a notification is
+// handed to the store at once.
 func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
 	before := model.Status()
 	notes := model.Apply(msg, now)
@@ -139,6 +230,9 @@ func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
 	}
 	for _, n := range notes {
 		a.broadcast(n)
+	}
+	if len(notes) > 0 {
+		a.flush(model, nil)
 	}
 }
 
@@ -162,4 +256,42 @@ func (a *Actor) broadcast(n messages.Notification) {
 			break
 		}
 	}
+}
+
+// ErrStopped is returned to a caller whose request the actor did not
+// answer before the caller's context ended.
+var ErrStopped = errors.New("state actor did not answer")
+
+// ask sends a command and waits for its reply.
+func (a *Actor) ask(ctx context.Context, msg messages.StateMessage, reply <-chan error) error {
+	select {
+	case a.inbox <- msg:
+	case <-ctx.Done():
+		return ErrStopped
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ErrStopped
+	}
+}
+
+// AddAnnouncement publishes an announcement and returns once it is stored.
+func (a *Actor) AddAnnouncement(ctx context.Context, ann messages.Announcement) error {
+	reply := make(chan error, 1)
+	return a.ask(ctx, messages.AnnouncementAdd{Announcement: ann, Reply: reply}, reply)
+}
+
+// RemoveAnnouncement retracts an announcement (ErrUnknownAnnouncement when
+// there is none with that id).
+func (a *Actor) RemoveAnnouncement(ctx context.Context, id string) error {
+	reply := make(chan error, 1)
+	return a.ask(ctx, messages.AnnouncementRemove{ID: id, Reply: reply}, reply)
+}
+
+// SetIgnore sets the reminder ignore window (a zero time clears it).
+func (a *Actor) SetIgnore(ctx context.Context, until time.Time) error {
+	reply := make(chan error, 1)
+	return a.ask(ctx, messages.IgnoreSet{Until: until, Reply: reply}, reply)
 }

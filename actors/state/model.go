@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Model is every status the state actor owns. Apply is its only mutator; it
@@ -14,10 +15,10 @@ import (
 //
 // A Model is owned by exactly one goroutine.
 type Model struct {
-	probes  []probeModel
-	index   map[messages.ReplicaKey]ref
+	probes []probeModel
+	index  map[messages.ReplicaKey]ref
 	// nodes finds a node by (probe id, node id).
-	nodes map[[2]string][2]int
+	nodes   map[[2]string][2]int
 	general messages.Status
 	// unprobed counts poll and script replicas that have no result yet.
 	unprobed  int
@@ -27,6 +28,21 @@ type Model struct {
 	dirty bool
 
 	alerts alerting
+
+	announcements []messages.Announcement
+	// seq numbers announcements and push/local replicas in creation order.
+	seq uint64
+
+	// pending collects what changed since the last TakeBatch, for the store.
+	pending pendingWrites
+}
+
+// pendingWrites is the part of the model not yet handed to the store.
+type pendingWrites struct {
+	replicas      map[messages.ReplicaKey]bool // true: put, false: delete
+	announcements []storage.Announcement
+	retracted     []string
+	alerting      bool
 }
 
 // alerting is the notification state of spec §5.4–5.5: one set of counters
@@ -83,7 +99,11 @@ type nodeModel struct {
 }
 
 type replicaModel struct {
-	id         string
+	id string
+	// pos orders push and local replicas across restarts.
+	pos        uint64
+	reported   time.Time
+	interval   time.Duration
 	status     messages.Status
 	latency    time.Duration
 	hasLatency bool
@@ -97,6 +117,7 @@ type replicaModel struct {
 // (spec §3.4). Push and local nodes start without replicas.
 func NewModel(cfg *config.Config) *Model {
 	m := &Model{index: make(map[messages.ReplicaKey]ref), nodes: map[[2]string][2]int{}, alerts: alerting{policy: PolicyFrom(cfg), backoff: 1}}
+	m.pending.replicas = map[messages.ReplicaKey]bool{}
 	for pi, svc := range cfg.Probe.Services {
 		p := probeModel{id: svc.ID, label: svc.Label}
 		for ni, n := range svc.Nodes {
@@ -147,6 +168,25 @@ func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Notif
 		return m.replicaUpdated(msg, now)
 	case messages.ReplicaRemoved:
 		return m.replicaRemoved(msg, now)
+	case messages.AnnouncementAdd:
+		m.seq++
+		m.announcements = append(m.announcements, msg.Announcement)
+		a := msg.Announcement
+		m.pending.announcements = append(m.pending.announcements, storage.Announcement{ID: a.ID, Title: a.Title, Text: a.Text, Date: a.Date, Seq: m.seq})
+		m.dirty = true
+	case messages.AnnouncementRemove:
+		for i, a := range m.announcements {
+			if a.ID == msg.ID {
+				m.announcements = append(m.announcements[:i:i], m.announcements[i+1:]...)
+				m.pending.retracted = append(m.pending.retracted, msg.ID)
+				m.dirty = true
+				break
+			}
+		}
+	case messages.IgnoreSet:
+		m.alerts.ignoreUntil = msg.Until
+		m.pending.alerting = true
+		m.dirty = true
 	case messages.Tick:
 		if m.unprobed == 0 {
 			m.refreshed = msg.At
@@ -205,6 +245,7 @@ func (m *Model) remind(now time.Time) []messages.Notification {
 		a.backoff++
 	}
 	a.lastNotified = now
+	m.pending.alerting = true
 	n := messages.Notification{Kind: messages.Reminder, Status: messages.Dead, Replicas: m.deadReplicas(), Time: now}
 	if a.escalate > 0 {
 		n.Escalated = a.escalate
@@ -222,6 +263,7 @@ func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messa
 	if rep.updated.IsZero() {
 		m.unprobed--
 	}
+	m.pending.replicas[msg.Key] = true
 	rep.status = msg.Result.Status
 	rep.latency = msg.Result.Latency
 	rep.hasLatency = true
@@ -246,12 +288,15 @@ func (m *Model) replicaUpdated(msg messages.ReplicaUpdated, now time.Time) []mes
 		}
 		node := &m.probes[pn[0]].nodes[pn[1]]
 		r = ref{pn[0], pn[1], len(node.replicas)}
-		node.replicas = append(node.replicas, replicaModel{id: msg.Key.Replica})
+		m.seq++
+		node.replicas = append(node.replicas, replicaModel{id: msg.Key.Replica, pos: m.seq})
 		m.index[msg.Key] = r
 	}
+	m.pending.replicas[msg.Key] = true
 	node := &m.probes[r.probe].nodes[r.node]
 	rep := &node.replicas[r.replica]
 	rep.status, rep.err, rep.load, rep.updated = msg.Status, msg.Err, msg.Load, msg.Reported
+	rep.reported, rep.interval = msg.Reported, msg.Interval
 	node.snap = nil
 	m.dirty = true
 	return m.rollUp(r.probe, r.node, now)
@@ -266,6 +311,7 @@ func (m *Model) replicaRemoved(msg messages.ReplicaRemoved, now time.Time) []mes
 	node := &m.probes[r.probe].nodes[r.node]
 	node.replicas = append(node.replicas[:r.replica], node.replicas[r.replica+1:]...)
 	delete(m.index, msg.Key)
+	m.pending.replicas[msg.Key] = false
 	for i := r.replica; i < len(node.replicas); i++ {
 		k := messages.ReplicaKey{Probe: msg.Key.Probe, Node: msg.Key.Node, Replica: node.replicas[i].id}
 		m.index[k] = ref{r.probe, r.node, i}
@@ -278,6 +324,19 @@ func (m *Model) replicaRemoved(msg messages.ReplicaRemoved, now time.Time) []mes
 // rollUp recomputes one node, its service and the general status (worst
 // wins, spec §5.3) and applies the change rule if the general status moved.
 func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Notification {
+	general := m.recompute(pi, ni)
+	if general == m.general {
+		return nil
+	}
+	from := m.general
+	m.general = general
+	m.pending.alerting = true
+	return m.changed(from, general, now)
+}
+
+// recompute refreshes the status of one node and its service and returns
+// the general status they imply (without storing it).
+func (m *Model) recompute(pi, ni int) messages.Status {
 	p := &m.probes[pi]
 	n := &p.nodes[ni]
 	n.status = messages.Healthy
@@ -292,12 +351,7 @@ func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Notification {
 	for i := range m.probes {
 		general = messages.Worst(general, m.probes[i].status)
 	}
-	if general == m.general {
-		return nil
-	}
-	from := m.general
-	m.general = general
-	return m.changed(from, general, now)
+	return general
 }
 
 // deadReplicas lists every dead replica as "probe:node:replica" in order.
@@ -330,6 +384,10 @@ func (m *Model) Snapshot() *messages.Snapshot {
 		Status:     m.general,
 		Refreshed:  m.refreshed,
 		Probes:     make([]messages.ProbeSnapshot, len(m.probes)),
+		// The slice is never appended to in place after publication
+		// (removal copies), so sharing it is safe.
+		Announcements: m.announcements[:len(m.announcements):len(m.announcements)],
+		IgnoreUntil:   m.alerts.ignoreUntil,
 	}
 	for pi := range m.probes {
 		p := &m.probes[pi]

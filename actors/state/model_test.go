@@ -244,7 +244,9 @@ func TestModelSnapshotIsImmutableAndShared(t *testing.T) {
 func TestModelPushReplicasOrderAndFlush(t *testing.T) {
 	m := NewModel(testConfig())
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	key := func(r string) messages.ReplicaKey { return messages.ReplicaKey{Probe: "relay", Node: "socket", Replica: r} }
+	key := func(r string) messages.ReplicaKey {
+		return messages.ReplicaKey{Probe: "relay", Node: "socket", Replica: r}
+	}
 	for _, r := range []string{"b", "a", "c"} {
 		m.Apply(messages.ReplicaUpdated{Key: key(r), Status: messages.Healthy, Load: &messages.Load{CPU: 0.5}, Reported: now}, now)
 	}

@@ -1,0 +1,110 @@
+package state
+
+import (
+	"sort"
+
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
+)
+
+// HasPending reports whether TakeBatch would return changes.
+func (m *Model) HasPending() bool {
+	p := &m.pending
+	return len(p.replicas) > 0 || len(p.announcements) > 0 || len(p.retracted) > 0 || p.alerting
+}
+
+// TakeBatch returns what changed since the previous call, ready for the
+// store, and forgets it.
+func (m *Model) TakeBatch() storage.Batch {
+	p := &m.pending
+	b := storage.Batch{PutAnnouncements: p.announcements, DeleteAnnouncements: p.retracted}
+	for key, put := range p.replicas {
+		if !put {
+			b.DeleteReplicas = append(b.DeleteReplicas, key)
+			continue
+		}
+		r, ok := m.index[key]
+		if !ok {
+			continue
+		}
+		rep := &m.probes[r.probe].nodes[r.node].replicas[r.replica]
+		b.PutReplicas = append(b.PutReplicas, storage.Replica{
+			Key: key, Status: rep.status, Err: rep.err, Latency: rep.latency, HasLatency: rep.hasLatency,
+			Updated: rep.updated, Reported: rep.reported, Interval: rep.interval, Load: rep.load, Position: rep.pos,
+		})
+	}
+	if p.alerting {
+		a := m.alerts
+		b.Alerting = &storage.Alerting{Status: m.general, Escalate: a.escalate, Backoff: a.backoff,
+			LastNotified: a.lastNotified, IgnoreUntil: a.ignoreUntil}
+	}
+	m.pending = pendingWrites{replicas: map[messages.ReplicaKey]bool{}}
+	return b
+}
+
+// Restore seeds a fresh model with stored state: announcements, the last
+// status of every replica that still exists in the configuration, the push
+// and local replicas in their original order, and the alerting state. The
+// general status is the stored one, so that an outage that went on across
+// the restart is not announced again while a recovery that happened during
+// the downtime is (spec §5.4 applied across restarts).
+func (m *Model) Restore(st *storage.State) {
+	if st == nil {
+		return
+	}
+	for _, a := range st.Announcements {
+		m.announcements = append(m.announcements, messages.Announcement{ID: a.ID, Title: a.Title, Text: a.Text, Date: a.Date})
+		m.seq = max(m.seq, a.Seq)
+	}
+	reps := append([]storage.Replica(nil), st.Replicas...)
+	sort.SliceStable(reps, func(i, j int) bool { return reps[i].Position < reps[j].Position })
+	touched := map[[2]int]bool{}
+	for _, sr := range reps {
+		r, ok := m.index[sr.Key]
+		if !ok {
+			pn, known := m.nodes[[2]string{sr.Key.Probe, sr.Key.Node}]
+			if !known {
+				m.pending.replicas[sr.Key] = false // no longer configured
+				continue
+			}
+			node := &m.probes[pn[0]].nodes[pn[1]]
+			if node.mode != string(config.ModePush) && node.mode != string(config.ModeLocal) {
+				m.pending.replicas[sr.Key] = false
+				continue
+			}
+			r = ref{pn[0], pn[1], len(node.replicas)}
+			node.replicas = append(node.replicas, replicaModel{id: sr.Key.Replica})
+			m.index[sr.Key] = r
+		}
+		node := &m.probes[r.probe].nodes[r.node]
+		rep := &node.replicas[r.replica]
+		rep.status, rep.err, rep.latency, rep.hasLatency = sr.Status, sr.Err, sr.Latency, sr.HasLatency
+		rep.load, rep.reported, rep.interval, rep.pos = sr.Load, sr.Reported, sr.Interval, sr.Position
+		// Restored results are shown but do not count as this run's first
+		// round: the page stays "not yet refreshed" until probes report.
+		m.seq = max(m.seq, sr.Position)
+		node.snap = nil
+		touched[[2]int{r.probe, r.node}] = true
+	}
+	for pn := range touched {
+		m.general = m.recompute(pn[0], pn[1])
+	}
+	if a := st.Alerting; a != nil {
+		m.general = a.Status
+		m.alerts.escalate, m.alerts.backoff = a.Escalate, max(a.Backoff, 1)
+		m.alerts.lastNotified, m.alerts.ignoreUntil = a.LastNotified, a.IgnoreUntil
+	}
+	m.pending.alerting = false
+	m.dirty = true
+}
+
+// HasAnnouncement reports whether an announcement with id exists.
+func (m *Model) HasAnnouncement(id string) bool {
+	for _, a := range m.announcements {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}
