@@ -231,7 +231,7 @@ func TestEveryKey(t *testing.T) {
 
 	wantServer := Server{
 		LogLevel: "info", Inet: "0.0.0.0:9090", Workers: 8, MCPServer: true,
-		ManagerToken: "manager-secret", ReporterToken: "reporter-secret",
+		ManagerToken: "manager-secret", ReporterToken: "reporter-secret", MetricsEnabled: true,
 	}
 	if cfg.Server != wantServer {
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
@@ -452,7 +452,7 @@ func TestMinimalDefaults(t *testing.T) {
 	want := Config{
 		Server: Server{
 			LogLevel: "error", Inet: "[::1]:8080", Workers: 4,
-			ManagerToken: "manager-secret", ReporterToken: "reporter-secret",
+			ManagerToken: "manager-secret", ReporterToken: "reporter-secret", MetricsEnabled: true,
 		},
 		Assets: Assets{Path: "./res/assets/"},
 		Branding: Branding{

@@ -71,6 +71,8 @@ func (d *decoder) server(t *table) Server {
 	}
 	s.Workers = t.uintDefault("workers", maxU64, defaultWorkers)
 	s.MCPServer = t.boolean("mcp_server", false)
+	s.MetricsEnabled = t.boolean("metrics_enabled", true)
+	s.MetricsToken = t.strDefault("metrics_token", "")
 	s.ManagerToken, _ = t.str("manager_token", true)
 	s.ReporterToken, _ = t.str("reporter_token", true)
 	t.done()

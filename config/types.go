@@ -65,6 +65,12 @@ type Server struct {
 	ManagerToken string
 	// ReporterToken is the password of the Reporter API (required).
 	ReporterToken string
+	// MetricsEnabled serves Prometheus metrics at /metrics (server.
+	// metrics_enabled, default true; new in this implementation).
+	MetricsEnabled bool
+	// MetricsToken, when set, protects /metrics (Bearer token or Basic
+	// password; server.metrics_token, new in this implementation).
+	MetricsToken string
 }
 
 // Assets is the [assets] table.

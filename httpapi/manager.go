@@ -27,12 +27,12 @@ type Manager interface {
 // published snapshot; writes go to m. Call it before Serve.
 func (s *Server) EnableManager(m Manager, token string) {
 	h := &managerAPI{manager: m, auth: newTokenChecker(token), snapshots: s.snapshots, now: time.Now}
-	s.echo.GET("/manager/announcements", h.listAnnouncements)
-	s.echo.POST("/manager/announcement", h.addAnnouncement)
-	s.echo.DELETE("/manager/announcement/:id", h.removeAnnouncement)
-	s.echo.GET("/manager/prober/alerts", h.alerts)
-	s.echo.GET("/manager/prober/alerts/ignored", h.ignored)
-	s.echo.PUT("/manager/prober/alerts/ignored", h.setIgnored)
+	s.echo.GET("/manager/announcements", s.counted("manager", h.listAnnouncements))
+	s.echo.POST("/manager/announcement", s.counted("manager", h.addAnnouncement))
+	s.echo.DELETE("/manager/announcement/:id", s.counted("manager", h.removeAnnouncement))
+	s.echo.GET("/manager/prober/alerts", s.counted("manager", h.alerts))
+	s.echo.GET("/manager/prober/alerts/ignored", s.counted("manager", h.ignored))
+	s.echo.PUT("/manager/prober/alerts/ignored", s.counted("manager", h.setIgnored))
 }
 
 type managerAPI struct {

@@ -32,8 +32,8 @@ const MaxBodyBytes = 1 << 20
 // it before Serve.
 func (s *Server) EnableReporter(r Reporter, token string) {
 	h := &reporterAPI{reporter: r, auth: newTokenChecker(token), now: time.Now}
-	s.echo.POST("/reporter/:probe/:node", h.report)
-	s.echo.DELETE("/reporter/:probe/:node/:replica", h.flush)
+	s.echo.POST("/reporter/:probe/:node", s.counted("reporter", h.report))
+	s.echo.DELETE("/reporter/:probe/:node/:replica", s.counted("reporter", h.flush))
 }
 
 type reporterAPI struct {

@@ -46,6 +46,8 @@ type Server struct {
 	shutdownTimeout time.Duration
 	// listening, when set, is called with the bound address.
 	listening func(net.Addr)
+	// observer counts API requests (nil: not counted).
+	observer RequestObserver
 
 	// pageTmpl renders the status page (page.go).
 	pageTmpl *template.Template

@@ -41,8 +41,10 @@ type ReplicaUpdated struct {
 	Key    ReplicaKey
 	Status Status
 	// Err says why the replica is not healthy.
-	Err      string
-	Load     *Load
+	Err  string
+	Load *Load
+	// Queue is the node's last RabbitMQ queue reading (nil when none).
+	Queue    *Queue
 	Reported time.Time
 	Interval time.Duration
 }

@@ -5,6 +5,16 @@
 // Store is a small interface so that a networked database can be added
 // beside the embedded one. Every Apply is atomic and durable (synced to
 // disk) before it returns.
+//
+// Implementations:
+//
+//   - Open: the server's entry point. A bbolt file (OpenBolt) that is
+//     verified when opened; a corrupt file is moved aside to
+//     "<path>.corrupt-<UTC timestamp>" and replaced by an empty store.
+//   - OpenBolt: the same file without the recovery.
+//   - NewMemory: in memory, same semantics, for tests.
+//
+// The bbolt layout and its schema versioning are described in schema.go.
 package storage
 
 import (

@@ -20,8 +20,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/thejerf/suture/v4"
 
 	nodeactor "github.com/vigil-go/vigil/actors/node"
@@ -34,6 +37,7 @@ import (
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/httpapi"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/metrics"
 	"github.com/vigil-go/vigil/storage"
 )
 
@@ -57,6 +61,8 @@ type Deps struct {
 	NotifierClient *http.Client
 	// NotifierBackoff overrides the pause before a notification retry.
 	NotifierBackoff time.Duration
+	// Metrics receives the server's metrics; nil builds a fresh registry.
+	Metrics *metrics.Metrics
 	// Store, when set, keeps state across restarts. Build loads it once to
 	// seed the node actors; the state actor loads it at every start.
 	Store storage.Store
@@ -78,6 +84,8 @@ type Tree struct {
 	Router *nodeactor.Router
 	// Notifiers are the notifier actors, in registry order.
 	Notifiers []*notifier.Actor
+	// Metrics is the registry the tree reports to.
+	Metrics *metrics.Metrics
 	// Replicas counts the replica and node actors started.
 	Replicas int
 }
@@ -105,9 +113,13 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 			FailureBackoff:    deps.FailureBackoff,
 		}
 	}
+	m := deps.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
 	factory := deps.ProbeFactory
 	if factory == nil {
-		factory = realProbes(cfg, logger)
+		factory = realProbes(cfg, logger, m)
 	}
 
 	notifiers := suture.New("notifiers", spec())
@@ -148,7 +160,8 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 
 	published := &state.Published{}
 	stateActor := state.New(cfg, published, logger, state.Options{Subscribers: mailboxes, Store: deps.Store, Writer: writer})
-	t.Published, t.State = published, stateActor
+	t.Published, t.State, t.Metrics = published, stateActor, m
+	registerCounters(m, t, stateActor, writer)
 
 	root := suture.New("vigil", spec())
 	if writer != nil {
@@ -236,8 +249,18 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 			Logger:    logger,
 			Listening: deps.Listening,
 		})
+		t.Web.ObserveRequests(func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() })
+		if cfg.Server.MetricsEnabled {
+			t.Web.EnableMetrics(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}), cfg.Server.MetricsToken)
+		}
 		t.Web.EnableReporter(t.Router, cfg.Server.ReporterToken)
 		t.Web.EnableManager(stateActor, cfg.Server.ManagerToken)
+		t.Web.EnableHealth(func() (bool, string) {
+			if published.Latest().Refreshed.IsZero() {
+				return false, "waiting for the first probe results"
+			}
+			return true, ""
+		})
 		root.Add(webService{t.Web})
 	}
 	t.Root = root
@@ -279,12 +302,26 @@ func (w webService) Serve(ctx context.Context) error {
 }
 
 type probeFactory struct {
-	cfg  *config.Config
-	deps probe.Deps
+	cfg     *config.Config
+	deps    probe.Deps
+	metrics *metrics.Metrics
 }
 
-func realProbes(cfg *config.Config, logger *slog.Logger) ProbeFactory {
-	f := &probeFactory{cfg: cfg, deps: probe.Deps{
+// instrumented records every attempt of a prober in the metrics.
+type instrumented struct {
+	kind    string
+	prober  replica.Prober
+	metrics *metrics.Metrics
+}
+
+func (i instrumented) Probe(ctx context.Context) messages.ProbeResult {
+	r := i.prober.Probe(ctx)
+	i.metrics.ObserveProbe(i.kind, r)
+	return r
+}
+
+func realProbes(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics) ProbeFactory {
+	f := &probeFactory{cfg: cfg, metrics: m, deps: probe.Deps{
 		HTTPClient: probe.NewHTTPClient(cfg.Metrics.PollDelayDead),
 		UserAgent:  "vigil (+" + cfg.Branding.PageURL + ")",
 		Logger:     logger,
@@ -324,9 +361,35 @@ func hasICMP(cfg *config.Config) bool {
 }
 
 func (f *probeFactory) Poll(_ config.Service, node config.Node, r config.Replica) replica.Prober {
-	return probe.New(r, node, f.cfg.Metrics, f.deps)
+	return instrumented{kind: string(r.Kind), prober: probe.New(r, node, f.cfg.Metrics, f.deps), metrics: f.metrics}
 }
 
 func (f *probeFactory) Script(_ config.Service, node config.Node, i int) replica.Prober {
-	return probe.NewScript(i, node.Scripts[i], f.cfg.Metrics)
+	return instrumented{kind: "script", prober: probe.NewScript(i, node.Scripts[i], f.cfg.Metrics), metrics: f.metrics}
+}
+
+// registerCounters exposes the actors' own counters.
+func registerCounters(m *metrics.Metrics, t *Tree, st *state.Actor, w *persist.Writer) {
+	for _, n := range t.Notifiers {
+		l := prometheus.Labels{"notifier": n.Kind()}
+		m.AddCounters(
+			metrics.Counter{Name: "vigil_notifications_delivered_total", Help: "Notifications delivered, by notifier.", Labels: l,
+				Value: func() float64 { return float64(n.Stats().Delivered) }},
+			metrics.Counter{Name: "vigil_notifications_failed_total", Help: "Notifications dropped after every attempt failed, by notifier.", Labels: l,
+				Value: func() float64 { return float64(n.Stats().Failed) }},
+			metrics.Counter{Name: "vigil_notification_retries_total", Help: "Delivery attempts retried, by notifier.", Labels: l,
+				Value: func() float64 { return float64(n.Stats().Retried) }},
+		)
+	}
+	m.AddCounters(metrics.Counter{Name: "vigil_notifications_overflow_total", Help: "Notifications dropped from full notifier mailboxes.",
+		Value: func() float64 { return float64(st.Dropped()) }})
+	if w != nil {
+		m.AddCounters(
+			metrics.Counter{Name: "vigil_store_write_errors_total", Help: "Failed writes to the state store.",
+				Value: func() float64 { return float64(w.Errors()) }},
+			metrics.Counter{Name: "vigil_store_writes_total", Help: "Batches written to the state store.",
+				Value: func() float64 { return float64(w.Writes()) }},
+		)
+	}
+	m.WatchSnapshots(t.Published.Latest)
 }

@@ -110,6 +110,7 @@ type replicaModel struct {
 	err        string
 	updated    time.Time
 	load       *messages.Load
+	queue      *messages.Queue
 }
 
 // NewModel builds the initial model from a configuration: every service, node
@@ -295,7 +296,7 @@ func (m *Model) replicaUpdated(msg messages.ReplicaUpdated, now time.Time) []mes
 	m.pending.replicas[msg.Key] = true
 	node := &m.probes[r.probe].nodes[r.node]
 	rep := &node.replicas[r.replica]
-	rep.status, rep.err, rep.load, rep.updated = msg.Status, msg.Err, msg.Load, msg.Reported
+	rep.status, rep.err, rep.load, rep.queue, rep.updated = msg.Status, msg.Err, msg.Load, msg.Queue, msg.Reported
 	rep.reported, rep.interval = msg.Reported, msg.Interval
 	node.snap = nil
 	m.dirty = true
@@ -413,7 +414,7 @@ func (n *nodeModel) snapshot() *messages.NodeSnapshot {
 	for i, r := range n.replicas {
 		ns.Replicas[i] = messages.ReplicaSnapshot{
 			ID: r.id, Status: r.status, Latency: r.latency, HasLatency: r.hasLatency,
-			Err: r.err, Updated: r.updated, Load: r.load,
+			Err: r.err, Updated: r.updated, Load: r.load, Queue: r.queue,
 		}
 	}
 	return ns

@@ -14,11 +14,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/storage"
 	"github.com/vigil-go/vigil/supervisors"
 )
 
@@ -31,6 +33,7 @@ func main() {
 
 type options struct {
 	config  string
+	dataDir string
 	check   bool
 	version bool
 }
@@ -45,6 +48,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.config, "c", "./config.cfg", "configuration file")
 	fs.StringVar(&o.config, "config", "./config.cfg", "configuration file")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for state kept across restarts (default: [storage] path, else vigil-data/ beside the configuration file)")
 	fs.BoolVar(&o.version, "V", false, "print the version and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -106,7 +110,21 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	tree, err := supervisors.Build(cfg, supervisors.Deps{Logger: logger, Version: Version})
+	deps := supervisors.Deps{Logger: logger, Version: Version}
+	if dir := dataDir(o, cfg); dir != "" {
+		st, err := storage.Open(filepath.Join(dir, "state.db"), logger)
+		if err != nil {
+			logger.Error("cannot open the state store", "error", err)
+			fmt.Fprintf(stderr, "vigil: %v\n", err)
+			return supervisors.ExitFatal
+		}
+		defer st.Close()
+		logger.Info("state store open", "path", filepath.Join(dir, "state.db"))
+		deps.Store = st
+	} else {
+		logger.Warn("state store disabled ([storage] enabled = false): nothing survives a restart")
+	}
+	tree, err := supervisors.Build(cfg, deps)
 	if err != nil {
 		reportConfigError(stderr, o.config, err)
 		return supervisors.ExitConfig
@@ -125,6 +143,26 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		logger.Error("stopped on error", "error", err)
 		return supervisors.ExitFatal
 	}
+}
+
+// dataDir decides where state is kept: --data-dir, else [storage] path
+// (relative to the configuration file), else vigil-data/ beside the
+// configuration file; "" when [storage] enabled = false and no flag.
+func dataDir(o options, cfg *config.Config) string {
+	if o.dataDir != "" {
+		return o.dataDir
+	}
+	if !cfg.Storage.Enabled {
+		return ""
+	}
+	base := filepath.Dir(o.config)
+	if p := cfg.Storage.Path; p != "" {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	return filepath.Join(base, "vigil-data")
 }
 
 // reportConfigError prints every configuration problem, one per line.

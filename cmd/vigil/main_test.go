@@ -193,6 +193,37 @@ func TestServerEndToEnd(t *testing.T) {
 		t.Fatalf("/status/text = %q", body)
 	}
 
+	// Metrics: statuses, probe histograms, API counters, runtime.
+	req, _ := http.NewRequest(http.MethodPost, base+"/reporter/web/api/", strings.NewReader("{}"))
+	req.SetBasicAuth("", "wrong")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"vigil_status 1", `vigil_node_status{node="jobs",service="web"} 1`,
+		`vigil_replica_status{node="jobs",replica="1",service="web"} 1`,
+		`vigil_probe_duration_seconds_bucket{kind="http",le=`, `vigil_probe_results_total{kind="script",status="sick"}`,
+		`vigil_probe_results_total{kind="tcp",status="healthy"}`,
+		`vigil_api_requests_total{api="reporter",code="403"} 1`, "go_goroutines", "process_resident_memory_bytes",
+	} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

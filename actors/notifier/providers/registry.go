@@ -37,20 +37,20 @@ type Kind struct {
 // Registry lists every notifier kind in the original's dispatch order.
 func Registry() []Kind {
 	return []Kind{
-		{Name: "email", Section: func(n *config.Notify) (bool, bool) { return n.Email != nil, n.Email != nil && n.Email.RemindersOnly }},
-		{Name: "twilio", Section: func(n *config.Notify) (bool, bool) { return n.Twilio != nil, n.Twilio != nil && n.Twilio.RemindersOnly }},
-		{Name: "slack", Section: func(n *config.Notify) (bool, bool) { return n.Slack != nil, n.Slack != nil && n.Slack.RemindersOnly }},
-		{Name: "zulip", Section: func(n *config.Notify) (bool, bool) { return n.Zulip != nil, n.Zulip != nil && n.Zulip.RemindersOnly }},
+		{Name: "email", Section: func(n *config.Notify) (bool, bool) { return n.Email != nil, n.Email != nil && n.Email.RemindersOnly }, New: newEmail},
+		{Name: "twilio", Section: func(n *config.Notify) (bool, bool) { return n.Twilio != nil, n.Twilio != nil && n.Twilio.RemindersOnly }, New: newTwilio},
+		{Name: "slack", Section: func(n *config.Notify) (bool, bool) { return n.Slack != nil, n.Slack != nil && n.Slack.RemindersOnly }, New: newSlack},
+		{Name: "zulip", Section: func(n *config.Notify) (bool, bool) { return n.Zulip != nil, n.Zulip != nil && n.Zulip.RemindersOnly }, New: newZulip},
 		{Name: "telegram", Section: func(n *config.Notify) (bool, bool) {
 			return n.Telegram != nil, n.Telegram != nil && n.Telegram.RemindersOnly
-		}},
+		}, New: newTelegram},
 		{Name: "pushover", Section: func(n *config.Notify) (bool, bool) {
 			return n.Pushover != nil, n.Pushover != nil && n.Pushover.RemindersOnly
-		}},
-		{Name: "gotify", Section: func(n *config.Notify) (bool, bool) { return n.Gotify != nil, n.Gotify != nil && n.Gotify.RemindersOnly }},
-		{Name: "xmpp", Section: func(n *config.Notify) (bool, bool) { return n.XMPP != nil, n.XMPP != nil && n.XMPP.RemindersOnly }},
-		{Name: "matrix", Section: func(n *config.Notify) (bool, bool) { return n.Matrix != nil, n.Matrix != nil && n.Matrix.RemindersOnly }},
-		{Name: "webex", Section: func(n *config.Notify) (bool, bool) { return n.Webex != nil, n.Webex != nil && n.Webex.RemindersOnly }},
+		}, New: newPushover},
+		{Name: "gotify", Section: func(n *config.Notify) (bool, bool) { return n.Gotify != nil, n.Gotify != nil && n.Gotify.RemindersOnly }, New: newGotify},
+		{Name: "xmpp", Section: func(n *config.Notify) (bool, bool) { return n.XMPP != nil, n.XMPP != nil && n.XMPP.RemindersOnly }, New: newXMPP},
+		{Name: "matrix", Section: func(n *config.Notify) (bool, bool) { return n.Matrix != nil, n.Matrix != nil && n.Matrix.RemindersOnly }, New: newMatrix},
+		{Name: "webex", Section: func(n *config.Notify) (bool, bool) { return n.Webex != nil, n.Webex != nil && n.Webex.RemindersOnly }, New: newWebex},
 		{Name: "webhook", Section: func(n *config.Notify) (bool, bool) { return n.Webhook != nil, false }, New: newWebhook},
 	}
 }

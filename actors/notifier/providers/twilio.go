@@ -1,0 +1,153 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/twilio/twilio-go"
+	twclient "github.com/twilio/twilio-go/client"
+	twapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+)
+
+// twilioMaxBytes is the SMS text limit: longer texts are cut to 996 bytes
+// on a rune boundary and "[..]" is appended (spec §6.3, §11 item 23).
+const twilioMaxBytes = 1000
+
+// twilioSMS sends one SMS per recipient through a Twilio Messaging Service
+// (spec §6.3). Only the recipients that failed are retried (§11 item 24).
+type twilioSMS struct {
+	to                              []string
+	serviceSID, accountSID, authTok string
+	title                           string
+	client                          *http.Client
+}
+
+func newTwilio(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
+	c := n.Twilio
+	var errs config.Errors
+	if len(c.To) == 0 {
+		errs = append(errs, config.Problem{Path: "notify.twilio.to", Message: "must list at least one phone number"})
+	}
+	for i, to := range c.To {
+		if strings.TrimSpace(to) == "" {
+			errs = append(errs, config.Problem{Path: fmt.Sprintf("notify.twilio.to[%d]", i), Message: "must not be empty"})
+		}
+	}
+	if c.ServiceSID == "" {
+		errs = append(errs, config.Problem{Path: "notify.twilio.service_sid", Message: "must not be empty"})
+	}
+	// The SDK refuses credentials with other characters, and the account
+	// SID is a path segment.
+	if !alphanumeric(c.AccountSID) {
+		errs = append(errs, config.Problem{Path: "notify.twilio.account_sid", Message: "must be a non-empty string of letters and digits"})
+	}
+	if !alphanumeric(c.AuthToken) {
+		errs = append(errs, config.Problem{Path: "notify.twilio.auth_token", Message: "must be a non-empty string of letters and digits"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &twilioSMS{
+		to: append([]string(nil), c.To...), serviceSID: c.ServiceSID, accountSID: c.AccountSID, authTok: c.AuthToken,
+		title: d.PageTitle, client: d.HTTPClient,
+	}, nil
+}
+
+func alphanumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *twilioSMS) Kind() string { return "twilio" }
+
+// text is the SMS body, at most twilioMaxBytes bytes.
+func (t *twilioSMS) text(n messages.Notification) string {
+	s := shortPrefix(n) + t.title + "\n\nStatus: " + statusTitle(n.Status) +
+		"\nNodes: " + nodesText(n) + "\nTime: " + messages.FormatTS(n.Time) + "\n"
+	return truncateBytes(s, twilioMaxBytes, "[..]")
+}
+
+// rest builds an SDK client whose requests use t.client and are bound to
+// ctx (the SDK itself takes no context).
+func (t *twilioSMS) rest(ctx context.Context) *twilio.RestClient {
+	base := t.client
+	if base == nil {
+		base = http.DefaultClient
+	}
+	hc := *base
+	hc.Transport = ctxTransport{ctx: ctx, base: base.Transport}
+	c := &twclient.Client{Credentials: twclient.NewCredentials(t.accountSID, t.authTok), HTTPClient: &hc}
+	c.SetAccountSid(t.accountSID)
+	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
+	// The API host is fixed (api.twilio.com): no TWILIO_EDGE / TWILIO_REGION
+	// rerouting from the environment.
+	rc.Edge, rc.Region = "", ""
+	return rc
+}
+
+// Send sends to the recipients listed in only (indices into to; nil means
+// all) and reports the ones that failed with a *notifier.PartialError.
+func (t *twilioSMS) Send(ctx context.Context, n messages.Notification, only []int) error {
+	targets := only
+	if targets == nil {
+		targets = make([]int, len(t.to))
+		for i := range targets {
+			targets[i] = i
+		}
+	}
+	body := t.text(n)
+	api := t.rest(ctx).Api
+	var failed []int
+	var errs []error
+	for _, i := range targets {
+		if i < 0 || i >= len(t.to) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			failed = append(failed, i)
+			errs = append(errs, fmt.Errorf("to[%d]: %w", i, err))
+			continue
+		}
+		params := &twapi.CreateMessageParams{}
+		params.SetPathAccountSid(t.accountSID).SetMessagingServiceSid(t.serviceSID).SetTo(t.to[i]).SetBody(body)
+		if _, err := api.CreateMessage(params); err != nil {
+			failed = append(failed, i)
+			errs = append(errs, fmt.Errorf("to[%d]: %w", i, err))
+		}
+	}
+	if len(failed) > 0 {
+		return &notifier.PartialError{Failed: failed, Err: fmt.Errorf("twilio: %d of %d messages failed: %w", len(failed), len(targets), errors.Join(errs...))}
+	}
+	return nil
+}
+
+// ctxTransport binds every request to ctx, for clients that build their
+// requests without one.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (c ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := c.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(req.WithContext(c.ctx))
+}
+
+var _ notifier.Provider = (*twilioSMS)(nil)

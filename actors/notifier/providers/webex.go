@@ -1,0 +1,66 @@
+package providers
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+)
+
+// webexMaxText is the largest "text" the Webex messages API accepts, in
+// bytes.
+const webexMaxText = 7439
+
+// webex posts {"roomId","text"} to endpoint_url with a bearer token (spec
+// §6.11).
+type webex struct {
+	endpoint string
+	token    string
+	room     string
+	client   *http.Client
+	title    string
+	pageURL  string
+}
+
+// webexMessage's field order is the wire order.
+type webexMessage struct {
+	RoomID string `json:"roomId"`
+	Text   string `json:"text"`
+}
+
+func newWebex(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
+	c := n.Webex
+	errs := checkHTTPURL("notify.webex.endpoint_url", c.EndpointURL)
+	if strings.TrimSpace(c.Token) == "" {
+		errs = append(errs, config.Problem{Path: "notify.webex.token", Message: "is required and must not be empty"})
+	}
+	if strings.TrimSpace(c.RoomID) == "" {
+		errs = append(errs, config.Problem{Path: "notify.webex.room_id", Message: "is required and must not be empty"})
+	}
+	if errs != nil {
+		return nil, errs
+	}
+	return &webex{endpoint: c.EndpointURL, token: c.Token, room: c.RoomID, client: d.HTTPClient, title: d.PageTitle, pageURL: d.PageURL}, nil
+}
+
+func (w *webex) Kind() string { return "webex" }
+
+func (w *webex) Send(ctx context.Context, n messages.Notification, _ []int) error {
+	return postJSON(ctx, w.client, w.endpoint, webexMessage{RoomID: w.room, Text: webexText(n, w.title, w.pageURL)},
+		http.Header{"Authorization": {"Bearer " + w.token}})
+}
+
+// webexText is the text of spec §6.11, at most webexMaxText bytes: a long
+// node list is shortened (whole entries, "… (+N more)") so that the other
+// lines always survive; a cut never splits a UTF-8 sequence.
+func webexText(n messages.Notification, title, pageURL string) string {
+	head := reportLine(n, title) + "\nStatus: " + statusTitle(n.Status) + "\nNodes: "
+	tail := "\nTime: " + messages.FormatTS(n.Time) + "\nURL: " + pageURL
+	nodes := joinFitting(n.Replicas, ", ", webexMaxText-len(head)-len(tail), func(s string) int { return len(s) })
+	return truncateBytes(head+nodes+tail, webexMaxText, "…")
+}
+
+var _ notifier.Provider = (*webex)(nil)

@@ -1,0 +1,108 @@
+package providers
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+)
+
+// zulipNodesMax keeps messages under Zulip's 10,000 character limit.
+const zulipNodesMax = 8 << 10
+
+// zulip posts a stream message through the Zulip REST API (spec §6.5).
+type zulip struct {
+	endpoint      string
+	authorization string
+	channel       string
+	pageURL       string
+	client        *http.Client
+}
+
+func newZulip(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
+	c := n.Zulip
+	var errs config.Errors
+	if c.BotEmail == "" || strings.ContainsAny(c.BotEmail, ":\r\n") {
+		errs = append(errs, config.Problem{Path: "notify.zulip.bot_email", Message: fmt.Sprintf("must be the bot's email address (got %q)", c.BotEmail)})
+	}
+	if c.BotAPIKey == "" {
+		errs = append(errs, config.Problem{Path: "notify.zulip.bot_api_key", Message: "must not be empty"})
+	}
+	if c.Channel == "" {
+		errs = append(errs, config.Problem{Path: "notify.zulip.channel", Message: "must not be empty"})
+	}
+	endpoint := ""
+	if e := checkHTTPURL("notify.zulip.api_url", c.APIURL); e != nil {
+		errs = append(errs, e...)
+	} else {
+		endpoint = zulipEndpoint(c.APIURL)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &zulip{
+		endpoint:      endpoint,
+		authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(c.BotEmail+":"+c.BotAPIKey)),
+		channel:       c.Channel, pageURL: d.PageURL, client: d.HTTPClient,
+	}, nil
+}
+
+// zulipEndpoint appends the "messages" path segment to the API base, with or
+// without a trailing slash (spec §11 item 25): ".../api/v1/" and ".../api/v1"
+// both give ".../api/v1/messages". The query, if any, is kept.
+func zulipEndpoint(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return apiURL
+	}
+	return u.JoinPath("messages").String()
+}
+
+func (z *zulip) Kind() string { return "zulip" }
+
+// zulipStatusText is the status part of the first line; it starts with a
+// space, hence the two spaces after the colon.
+func zulipStatusText(s messages.Status) string {
+	switch s {
+	case messages.Dead:
+		return " *dead* :boom:"
+	case messages.Sick:
+		return " *sick* :sick:"
+	}
+	return " *healthy* :check_mark:"
+}
+
+func (z *zulip) text(n messages.Notification) string {
+	var b strings.Builder
+	b.WriteString(lead(n) + ": " + zulipStatusText(n.Status) + ".")
+	if len(n.Replicas) > 0 {
+		b.WriteString("\n **Nodes**: *" + nodesTextCapped(n.Replicas, zulipNodesMax) + "*.")
+	}
+	b.WriteString("\n **Status**: " + statusTitle(n.Status))
+	b.WriteString("\n **Time**: " + messages.FormatTS(n.Time))
+	b.WriteString("\n **Page**: " + z.pageURL)
+	return b.String()
+}
+
+func (z *zulip) Send(ctx context.Context, n messages.Notification, _ []int) error {
+	form := url.Values{
+		"type":    {"stream"},
+		"to":      {z.channel},
+		"topic":   {"Vigil status"},
+		"content": {z.text(n)},
+	}
+	client := z.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return post(ctx, client, z.endpoint, "application/x-www-form-urlencoded", []byte(form.Encode()),
+		http.Header{"Authorization": {z.authorization}})
+}
+
+var _ notifier.Provider = (*zulip)(nil)

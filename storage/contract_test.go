@@ -1,0 +1,357 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-go/vigil/messages"
+)
+
+// impls are the Store implementations every contract test runs against.
+var impls = []struct {
+	name string
+	open func(t *testing.T) Store
+}{
+	{"memory", func(t *testing.T) Store { return NewMemory() }},
+	{"bolt", func(t *testing.T) Store {
+		s, err := OpenBolt(filepath.Join(t.TempDir(), "vigil.db"), discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+}
+
+func forEachImpl(t *testing.T, fn func(t *testing.T, s Store)) {
+	t.Helper()
+	for _, impl := range impls {
+		t.Run(impl.name, func(t *testing.T) {
+			t.Parallel()
+			s := impl.open(t)
+			t.Cleanup(func() { _ = s.Close() })
+			fn(t, s)
+		})
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func mustApply(t *testing.T, s Store, b Batch) {
+	t.Helper()
+	if err := s.Apply(context.Background(), b); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+}
+
+func mustLoad(t *testing.T, s Store) *State {
+	t.Helper()
+	st, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return st
+}
+
+// at is a UTC time (UTC round-trips with reflect.DeepEqual).
+func at(sec int64) time.Time { return time.Unix(1_700_000_000+sec, 123456789).UTC() }
+
+func ann(id string, seq uint64) Announcement {
+	return Announcement{ID: id, Title: "title " + id, Text: "text of " + id + " ✓", Date: at(int64(seq % 100_000)), Seq: seq}
+}
+
+func ids(as []Announcement) string {
+	var s []string
+	for _, a := range as {
+		s = append(s, fmt.Sprintf("%s@%d", a.ID, a.Seq))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestContractEmptyLoad(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		if st := mustLoad(t, s); !reflect.DeepEqual(st, &State{}) {
+			t.Fatalf("empty store loads %+v, want an empty State", st)
+		}
+		mustApply(t, s, Batch{}) // empty batch is a no-op
+		if st := mustLoad(t, s); !reflect.DeepEqual(st, &State{}) {
+			t.Fatalf("after empty batch: %+v", st)
+		}
+	})
+}
+
+func TestContractAnnouncements(t *testing.T) {
+	steps := []struct {
+		name  string
+		batch Batch
+		want  string // ID@Seq in Load order
+	}{
+		{"put out of order", Batch{PutAnnouncements: []Announcement{ann("c", 3), ann("a", 1), ann("b", 2)}}, "a@1 b@2 c@3"},
+		{"delete middle", Batch{DeleteAnnouncements: []string{"b"}}, "a@1 c@3"},
+		{"delete unknown", Batch{DeleteAnnouncements: []string{"nope"}}, "a@1 c@3"},
+		{"re-put same ID with new Seq moves it", Batch{PutAnnouncements: []Announcement{ann("a", 10)}}, "c@3 a@10"},
+		{"put same Seq other ID replaces", Batch{PutAnnouncements: []Announcement{ann("d", 3)}}, "d@3 a@10"},
+		{"put then delete in one batch", Batch{PutAnnouncements: []Announcement{ann("e", 5)}, DeleteAnnouncements: []string{"e"}}, "d@3 a@10"},
+		{"big Seq sorts numerically", Batch{PutAnnouncements: []Announcement{ann("z", 1<<40), ann("y", 256), ann("x", 0)}}, "x@0 d@3 a@10 y@256 z@1099511627776"},
+		{"delete several", Batch{DeleteAnnouncements: []string{"x", "y", "z", "d"}}, "a@10"},
+	}
+	forEachImpl(t, func(t *testing.T, s Store) {
+		for _, step := range steps {
+			mustApply(t, s, step.batch)
+			st := mustLoad(t, s)
+			if got := ids(st.Announcements); got != step.want {
+				t.Fatalf("%s: got %q, want %q", step.name, got, step.want)
+			}
+		}
+		// Every field round-trips.
+		if got, want := mustLoad(t, s).Announcements[0], ann("a", 10); !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip: got %+v, want %+v", got, want)
+		}
+	})
+}
+
+// replicaFixtures have keys that a naive "probe:node:replica" or
+// "probe/node/replica" encoding would collide, and every field set or
+// zero.
+func replicaFixtures() []Replica {
+	return []Replica{
+		{Key: messages.ReplicaKey{Probe: "a:b", Node: "c", Replica: ""}, Status: messages.Healthy, Updated: at(1)},
+		{Key: messages.ReplicaKey{Probe: "a", Node: "b:c", Replica: ""}, Status: messages.Sick, Err: "slow", Updated: at(2)},
+		{Key: messages.ReplicaKey{Probe: "a:b:c", Node: "", Replica: ""}, Status: messages.Dead, Updated: at(3)},
+		{Key: messages.ReplicaKey{Probe: "", Node: "", Replica: ""}, Status: messages.Healthy},
+		{Key: messages.ReplicaKey{Probe: "web/api", Node: "eu/1", Replica: "https://example.com:8443/health?x=1"},
+			Status: messages.Healthy, Latency: 1234567 * time.Nanosecond, HasLatency: true, Updated: at(4), Position: 7},
+		{Key: messages.ReplicaKey{Probe: "サービス", Node: "nœud-ü", Replica: "🚀\x00nul"},
+			Status: messages.Sick, Err: "über-slow: 5s > 2s", Latency: 0, HasLatency: true, Updated: at(5)},
+		{Key: messages.ReplicaKey{Probe: "push", Node: "host", Replica: "worker-1"}, Status: messages.Healthy,
+			Updated: at(6), Reported: at(6), Interval: 30 * time.Second, Load: &messages.Load{CPU: 0.1, RAM: 0.7300000000000001}, Position: 1},
+		{Key: messages.ReplicaKey{Probe: "push", Node: "host", Replica: "worker-2"}, Status: messages.Dead,
+			Updated: at(7), Reported: time.Time{}, Interval: 0, Load: &messages.Load{}, Position: 2},
+		{Key: messages.ReplicaKey{Probe: "local", Node: "host", Replica: "disk"}, Status: messages.Healthy,
+			Reported: at(8), Interval: time.Minute, Position: 3},
+	}
+}
+
+func byKey(rs []Replica) map[messages.ReplicaKey]Replica {
+	m := make(map[messages.ReplicaKey]Replica, len(rs))
+	for _, r := range rs {
+		m[r.Key] = r
+	}
+	return m
+}
+
+func TestContractReplicasRoundTrip(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		want := replicaFixtures()
+		mustApply(t, s, Batch{PutReplicas: want})
+		got := mustLoad(t, s).Replicas
+		if len(got) != len(want) {
+			t.Fatalf("got %d replicas, want %d (keys collided?)", len(got), len(want))
+		}
+		if g, w := byKey(got), byKey(want); !reflect.DeepEqual(g, w) {
+			for k, wr := range w {
+				if !reflect.DeepEqual(g[k], wr) {
+					t.Errorf("replica %q:\n got %+v\nwant %+v", k, g[k], wr)
+				}
+			}
+			t.FailNow()
+		}
+		// Loading twice gives the same order (key order for both stores).
+		if again := mustLoad(t, s).Replicas; !reflect.DeepEqual(again, got) {
+			t.Fatal("replica order is not stable")
+		}
+	})
+}
+
+func TestContractReplicasUpdateAndDelete(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		rs := replicaFixtures()
+		mustApply(t, s, Batch{PutReplicas: rs})
+		updated := rs[0]
+		updated.Status, updated.Err = messages.Dead, "gone"
+		mustApply(t, s, Batch{
+			PutReplicas:    []Replica{updated},
+			DeleteReplicas: []messages.ReplicaKey{rs[1].Key, rs[5].Key, {Probe: "unknown", Node: "x", Replica: "y"}},
+		})
+		got := byKey(mustLoad(t, s).Replicas)
+		if len(got) != len(rs)-2 {
+			t.Fatalf("got %d replicas, want %d", len(got), len(rs)-2)
+		}
+		if _, ok := got[rs[1].Key]; ok {
+			t.Error("deleted replica still there")
+		}
+		if _, ok := got[rs[5].Key]; ok {
+			t.Error("deleted unicode replica still there")
+		}
+		if !reflect.DeepEqual(got[rs[0].Key], updated) {
+			t.Errorf("update: got %+v, want %+v", got[rs[0].Key], updated)
+		}
+		// A look-alike key was not touched by the deletes.
+		if !reflect.DeepEqual(got[rs[2].Key], rs[2]) {
+			t.Errorf("look-alike key changed: %+v", got[rs[2].Key])
+		}
+	})
+}
+
+func TestContractAlerting(t *testing.T) {
+	first := &Alerting{Status: messages.Sick, Escalate: 1, Backoff: 2, LastNotified: at(10)}
+	second := &Alerting{Status: messages.Dead, Escalate: 0, Backoff: 0, IgnoreUntil: at(20)}
+	steps := []struct {
+		name  string
+		batch Batch
+		want  *Alerting
+	}{
+		{"set", Batch{Alerting: first}, first},
+		{"other changes leave it", Batch{PutAnnouncements: []Announcement{ann("a", 1)}}, first},
+		{"replace, zero times stay zero", Batch{Alerting: second}, second},
+		{"replace with zero value", Batch{Alerting: &Alerting{}}, &Alerting{}},
+	}
+	forEachImpl(t, func(t *testing.T, s Store) {
+		if a := mustLoad(t, s).Alerting; a != nil {
+			t.Fatalf("alerting before any save: %+v, want nil", a)
+		}
+		for _, step := range steps {
+			mustApply(t, s, step.batch)
+			if got := mustLoad(t, s).Alerting; !reflect.DeepEqual(got, step.want) {
+				t.Fatalf("%s: got %+v, want %+v", step.name, got, step.want)
+			}
+		}
+	})
+}
+
+func bigBatch(n int) Batch {
+	var b Batch
+	for i := range n {
+		b.PutReplicas = append(b.PutReplicas, Replica{
+			Key:    messages.ReplicaKey{Probe: fmt.Sprintf("p%d", i%7), Node: fmt.Sprintf("n%d", i%13), Replica: fmt.Sprintf("r%d", i)},
+			Status: messages.Status(i % 3), Updated: at(int64(i)), Position: uint64(i),
+		})
+	}
+	for i := range n / 10 {
+		b.PutAnnouncements = append(b.PutAnnouncements, ann(fmt.Sprintf("ann-%d", i), uint64(i+1)))
+	}
+	b.Alerting = &Alerting{Status: messages.Sick, Escalate: 3}
+	return b
+}
+
+func TestContractBatchAtomicity(t *testing.T) {
+	bad := []struct {
+		name string
+		edit func(*Batch)
+	}{
+		{"invalid replica status", func(b *Batch) { b.PutReplicas[len(b.PutReplicas)-1].Status = 9 }},
+		{"unencodable time", func(b *Batch) { b.PutAnnouncements[3].Date = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"replica key too long", func(b *Batch) { b.PutReplicas[5].Key.Replica = strings.Repeat("x", maxKeySize) }},
+		{"delete key too long", func(b *Batch) {
+			b.DeleteReplicas = []messages.ReplicaKey{{Probe: strings.Repeat("x", maxKeySize)}}
+		}},
+		{"invalid alerting status", func(b *Batch) { b.Alerting = &Alerting{Status: 200} }},
+	}
+	forEachImpl(t, func(t *testing.T, s Store) {
+		// One Apply with many items: all of it is visible.
+		big := bigBatch(500)
+		mustApply(t, s, big)
+		st := mustLoad(t, s)
+		if len(st.Replicas) != 500 || len(st.Announcements) != 50 || st.Alerting == nil || st.Alerting.Escalate != 3 {
+			t.Fatalf("after big batch: %d replicas, %d announcements, alerting %+v", len(st.Replicas), len(st.Announcements), st.Alerting)
+		}
+		// A batch with one bad item changes nothing at all.
+		for _, tc := range bad {
+			b := bigBatch(600)
+			b.DeleteAnnouncements = []string{"ann-0"}
+			b.Alerting = &Alerting{Status: messages.Dead}
+			tc.edit(&b)
+			if err := s.Apply(context.Background(), b); err == nil {
+				t.Fatalf("%s: Apply succeeded", tc.name)
+			}
+			if after := mustLoad(t, s); !reflect.DeepEqual(after, st) {
+				t.Fatalf("%s: a failed batch changed the state", tc.name)
+			}
+		}
+	})
+}
+
+func TestContractTimesKeepInstant(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		zone := time.FixedZone("CEST", 2*3600)
+		local := time.Date(2026, 7, 1, 12, 0, 0, 5, zone)
+		now := time.Now() // has a monotonic reading
+		mustApply(t, s, Batch{
+			PutAnnouncements: []Announcement{{ID: "a", Date: local, Seq: 1}},
+			Alerting:         &Alerting{LastNotified: now},
+		})
+		st := mustLoad(t, s)
+		if got := st.Announcements[0].Date; !got.Equal(local) {
+			t.Errorf("zoned time: got %v, want %v", got, local)
+		}
+		if got := st.Alerting.LastNotified; !got.Equal(now) {
+			t.Errorf("time.Now(): got %v, want %v", got, now)
+		}
+	})
+}
+
+func TestContractClosedAndCanceled(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Load(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Load with canceled ctx: %v", err)
+		}
+		if err := s.Apply(ctx, Batch{Alerting: &Alerting{}}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Apply with canceled ctx: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		if _, err := s.Load(context.Background()); !errors.Is(err, ErrClosed) {
+			t.Errorf("Load after Close: %v", err)
+		}
+		if err := s.Apply(context.Background(), Batch{Alerting: &Alerting{}}); !errors.Is(err, ErrClosed) {
+			t.Errorf("Apply after Close: %v", err)
+		}
+	})
+}
+
+func TestContractConcurrent(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		const writers, each = 4, 20
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					k := messages.ReplicaKey{Probe: "p", Node: fmt.Sprint(w), Replica: fmt.Sprint(i)}
+					if err := s.Apply(context.Background(), Batch{
+						PutReplicas: []Replica{{Key: k, Updated: at(int64(i))}},
+						Alerting:    &Alerting{Escalate: i},
+					}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				for range each {
+					if _, err := s.Load(context.Background()); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := len(mustLoad(t, s).Replicas); n != writers*each {
+			t.Fatalf("got %d replicas, want %d", n, writers*each)
+		}
+	})
+}
