@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -45,8 +46,11 @@ var nativeEndian = binary.NativeEndian
 // pageWalker checks, on a plain copy of the file, that the page tree bbolt
 // is about to read is safe to read: every page reachable from the root is
 // below the high-water mark, identifies as itself, is a branch or leaf
-// page, is referenced only once (so there is no cycle), and every key and
-// value lies inside its page; and that the freelist page is a freelist
+// page, is referenced only once (so there is no cycle), every key and
+// value lies inside its page, and every branch key equals the first key of
+// its child (bbolt finds a node in its parent by that key when it writes:
+// a damaged first key passes tx.Check's ordering test, but the next write
+// then inserts a duplicate parent entry and breaks the tree); and that the freelist page is a freelist
 // page whose ids fit in it. bbolt trusts all of this; reading a damaged
 // file without it can fault on memory past the end of the mapping or loop
 // forever (tx.Check loops `for i := uint32(0); i <= overflow; i++` over
@@ -66,7 +70,7 @@ func walkPages(data []byte, pageSize int, hwm, root, txid uint64) error {
 		return corruptf("page size %d, %d bytes for %d pages", pageSize, len(data), hwm)
 	}
 	w := &pageWalker{data: data, pageSize: uint64(pageSize), hwm: hwm, seen: make([]bool, hwm)}
-	if err := w.page(root, 0); err != nil {
+	if _, err := w.page(root, 0); err != nil {
 		return err
 	}
 	freelist, err := w.metaFreelist(root, txid)
@@ -127,26 +131,28 @@ func (w *pageWalker) freelist(id uint64) error {
 	return nil
 }
 
-func (w *pageWalker) page(id uint64, depth int) error {
+// page checks page id and everything below it, and returns the page's
+// first key (nil when it has none).
+func (w *pageWalker) page(id uint64, depth int) ([]byte, error) {
 	if depth > maxTreeDepth {
-		return corruptf("page %d: tree deeper than %d levels", id, maxTreeDepth)
+		return nil, corruptf("page %d: tree deeper than %d levels", id, maxTreeDepth)
 	}
 	if id < 2 || id >= w.hwm {
-		return corruptf("page %d: out of range [2, %d)", id, w.hwm)
+		return nil, corruptf("page %d: out of range [2, %d)", id, w.hwm)
 	}
 	off := id * w.pageSize
 	hdr := w.data[off : off+pageHeaderSize]
 	if got := nativeEndian.Uint64(hdr); got != id {
-		return corruptf("page %d: header says it is page %d", id, got)
+		return nil, corruptf("page %d: header says it is page %d", id, got)
 	}
 	flags, count, overflow := nativeEndian.Uint16(hdr[8:]), nativeEndian.Uint16(hdr[10:]), nativeEndian.Uint32(hdr[12:])
 	last := id + uint64(overflow)
 	if last >= w.hwm {
-		return corruptf("page %d: %d overflow pages reach past the high-water mark %d", id, overflow, w.hwm)
+		return nil, corruptf("page %d: %d overflow pages reach past the high-water mark %d", id, overflow, w.hwm)
 	}
 	for p := id; p <= last; p++ {
 		if w.seen[p] {
-			return corruptf("page %d: referenced more than once", p)
+			return nil, corruptf("page %d: referenced more than once", p)
 		}
 		w.seen[p] = true
 	}
@@ -155,36 +161,47 @@ func (w *pageWalker) page(id uint64, depth int) error {
 	switch flags {
 	case branchPageFlag:
 		if count == 0 {
-			return corruptf("%s: empty branch page", where)
+			return nil, corruptf("%s: empty branch page", where)
 		}
 		if err := elementsFit(buf, count, where); err != nil {
-			return err
+			return nil, err
 		}
+		var first []byte
 		for i := range uint64(count) {
 			e := pageHeaderSize + i*elementSize
 			pos, ksize := nativeEndian.Uint32(buf[e:]), nativeEndian.Uint32(buf[e+4:])
 			child := nativeEndian.Uint64(buf[e+8:])
-			if e+uint64(pos)+uint64(ksize) > uint64(len(buf)) {
-				return corruptf("%s: key %d outside the page", where, i)
+			start := e + uint64(pos)
+			if start+uint64(ksize) > uint64(len(buf)) {
+				return nil, corruptf("%s: key %d outside the page", where, i)
 			}
-			if err := w.page(child, depth+1); err != nil {
-				return err
+			key := buf[start : start+uint64(ksize)]
+			if i == 0 {
+				first = key
+			}
+			childFirst, err := w.page(child, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			if !bytes.Equal(key, childFirst) {
+				return nil, corruptf("%s: key %d is %x but the first key of its child page %d is %x", where, i, key, child, childFirst)
 			}
 		}
-		return nil
+		return first, nil
 	case leafPageFlag:
 		return w.leaf(buf, count, depth, where)
 	default:
-		return corruptf("%s: page type %#x, want branch or leaf", where, flags)
+		return nil, corruptf("%s: page type %#x, want branch or leaf", where, flags)
 	}
 }
 
-// leaf checks the elements of a leaf page (buf starts at its header) and
-// walks the buckets it holds.
-func (w *pageWalker) leaf(buf []byte, count uint16, depth int, where string) error {
+// leaf checks the elements of a leaf page (buf starts at its header),
+// walks the buckets it holds, and returns its first key.
+func (w *pageWalker) leaf(buf []byte, count uint16, depth int, where string) ([]byte, error) {
 	if err := elementsFit(buf, count, where); err != nil {
-		return err
+		return nil, err
 	}
+	var first []byte
 	for i := range uint64(count) {
 		e := pageHeaderSize + i*elementSize
 		flags := nativeEndian.Uint32(buf[e:])
@@ -192,37 +209,40 @@ func (w *pageWalker) leaf(buf []byte, count uint16, depth int, where string) err
 		start := e + uint64(pos)
 		end := start + uint64(ksize) + uint64(vsize)
 		if end > uint64(len(buf)) {
-			return corruptf("%s: element %d outside the page", where, i)
+			return nil, corruptf("%s: element %d outside the page", where, i)
+		}
+		if i == 0 {
+			first = buf[start : start+uint64(ksize)]
 		}
 		if flags&bucketLeafFlag == 0 {
 			continue
 		}
 		v := buf[start+uint64(ksize) : end]
 		if len(v) < bucketValueSize {
-			return corruptf("%s: bucket %d header is %d bytes", where, i, len(v))
+			return nil, corruptf("%s: bucket %d header is %d bytes", where, i, len(v))
 		}
 		root := nativeEndian.Uint64(v)
 		if root != 0 {
-			if err := w.page(root, depth+1); err != nil {
-				return err
+			if _, err := w.page(root, depth+1); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		inline := v[bucketValueSize:]
 		if len(inline) < pageHeaderSize {
-			return corruptf("%s: inline bucket %d is %d bytes", where, i, len(inline))
+			return nil, corruptf("%s: inline bucket %d is %d bytes", where, i, len(inline))
 		}
 		if f := nativeEndian.Uint16(inline[8:]); f != leafPageFlag {
-			return corruptf("%s: inline bucket %d has page type %#x", where, i, f)
+			return nil, corruptf("%s: inline bucket %d has page type %#x", where, i, f)
 		}
 		if depth+1 > maxTreeDepth {
-			return corruptf("%s: buckets nested deeper than %d levels", where, maxTreeDepth)
+			return nil, corruptf("%s: buckets nested deeper than %d levels", where, maxTreeDepth)
 		}
-		if err := w.leaf(inline, nativeEndian.Uint16(inline[10:]), depth+1, fmt.Sprintf("%s inline bucket %d", where, i)); err != nil {
-			return err
+		if _, err := w.leaf(inline, nativeEndian.Uint16(inline[10:]), depth+1, fmt.Sprintf("%s inline bucket %d", where, i)); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return first, nil
 }
 
 func elementsFit(buf []byte, count uint16, where string) error {

@@ -32,6 +32,7 @@ import (
 	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/actors/persist"
 	"github.com/vigil-go/vigil/actors/probe"
+	"github.com/vigil-go/vigil/actors/queue"
 	"github.com/vigil-go/vigil/actors/replica"
 	"github.com/vigil-go/vigil/actors/state"
 	"github.com/vigil-go/vigil/config"
@@ -84,6 +85,9 @@ type Tree struct {
 	Router *nodeactor.Router
 	// Notifiers are the notifier actors, in registry order.
 	Notifiers []*notifier.Actor
+	// QueueCheckers are the RabbitMQ queue checkers (one per push node
+	// with rabbitmq_queue, when [plugins.rabbitmq] exists).
+	QueueCheckers []*queue.Checker
 	// Metrics is the registry the tree reports to.
 	Metrics *metrics.Metrics
 	// Replicas counts the replica and node actors started.
@@ -182,6 +186,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		}
 	}
 	var nodeActors []*nodeactor.Actor
+	var queues *queueChecks
 	for _, svc := range cfg.Probe.Services {
 		sup := suture.New("service "+svc.ID, spec())
 		n := 0
@@ -206,15 +211,24 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 				if node.Mode == config.ModeLocal {
 					delay = cfg.Metrics.LocalDelayDead
 				}
+				if queues == nil {
+					queues = newQueueChecks(cfg, logger)
+				}
+				signals := queues.signals(node)
 				a := nodeactor.New(nodeactor.Spec{
 					Probe: svc.ID, Node: node.ID, Mode: node.Mode, DelayDead: delay,
 					CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
 					MaxReplicas: cfg.Metrics.PushReplicasMax, Out: stateActor.Inbox(), Logger: logger,
-					Restore: restoredFor(restored, svc.ID, node.ID),
+					Restore: restoredFor(restored, svc.ID, node.ID), QueueSignals: signals,
 				})
 				sup.Add(a)
 				nodeActors = append(nodeActors, a)
 				n++
+				if signals != nil {
+					c := queues.checker(svc, node, signals, a.Mailbox())
+					sup.Add(c)
+					t.QueueCheckers = append(t.QueueCheckers, c)
+				}
 			case config.ModeScript:
 				for i := range node.Scripts {
 					sup.Add(replica.New(replica.Spec{
@@ -265,6 +279,49 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	}
 	t.Root = root
 	return t, nil
+}
+
+// queueParallelism bounds the RabbitMQ management API calls in flight
+// across all nodes.
+const queueParallelism = 4
+
+// queueChecks builds the RabbitMQ queue checkers; they share one limiter
+// and one HTTP client. Its methods do nothing on the value made when
+// [plugins.rabbitmq] is absent.
+type queueChecks struct {
+	cfg     *config.Config
+	plugin  *config.RabbitMQ
+	limiter *queue.Limiter
+	client  *http.Client
+	logger  *slog.Logger
+}
+
+func newQueueChecks(cfg *config.Config, logger *slog.Logger) *queueChecks {
+	q := &queueChecks{cfg: cfg, plugin: cfg.Plugins.RabbitMQ, logger: logger}
+	if q.plugin != nil {
+		q.limiter = queue.NewLimiter(queueParallelism)
+		q.client = queue.NewHTTPClient(cfg.Metrics.PollDelayDead)
+	}
+	return q
+}
+
+// signals makes the channel between a node actor and its queue checker,
+// or returns nil when the node gets no checker (rabbitmq_* keys are only
+// used on push nodes, and only with the plugin, spec §2.9).
+func (q *queueChecks) signals(node config.Node) chan messages.QueueSignal {
+	if q.plugin == nil || node.Mode != config.ModePush || node.RabbitMQQueue == "" {
+		return nil
+	}
+	return queue.NewSignals()
+}
+
+func (q *queueChecks) checker(svc config.Service, node config.Node, signals chan messages.QueueSignal, mailbox chan<- messages.NodeMessage) *queue.Checker {
+	return queue.New(queue.Spec{
+		Probe: svc.ID, Node: node.ID, Queue: node.RabbitMQQueue, Plugin: *q.plugin,
+		NackHealthyBelow: node.RabbitMQQueueNackHealthyBelow, NackDeadAbove: node.RabbitMQQueueNackDeadAbove,
+		PageURL: q.cfg.Branding.PageURL, Timeout: q.cfg.Metrics.PollDelayDead, Client: q.client,
+		Limiter: q.limiter, Signals: signals, Out: mailbox, Logger: q.logger,
+	})
 }
 
 // restoredFor picks the stored replicas of one node.

@@ -145,11 +145,11 @@ func New(s Spec) *Checker {
 
 func (c *Checker) String() string { return "queue " + c.spec.Probe + ":" + c.spec.Node }
 
-// Signals is the channel the node actor writes (Spec.NodeSignals of
+// Signals is the channel the node actor writes (Spec.QueueSignals of
 // package node).
 func (c *Checker) Signals() chan messages.QueueSignal { return c.spec.Signals }
 
-// Calls counts the management API calls made.
+// Calls counts the management API calls attempted.
 func (c *Checker) Calls() uint64 { return c.calls.Load() }
 
 // Failures counts the management API calls that gave no reading.

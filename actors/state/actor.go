@@ -55,6 +55,15 @@ type Actor struct {
 	// startupSent survives restarts of Serve: the startup notification goes
 	// out once per process, not once per internal restart.
 	startupSent atomic.Bool
+	// control carries configuration reloads (rare; request/reply).
+	control chan reconfigure
+}
+
+// reconfigure asks the actor to move to a new configuration.
+type reconfigure struct {
+	cfg         *config.Config
+	subscribers []chan messages.Notification
+	reply       chan error
 }
 
 // Options configure an Actor.
@@ -91,6 +100,24 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 		publishEvery: opt.PublishEvery,
 		store:        opt.Store,
 		writer:       opt.Writer,
+		control:      make(chan reconfigure),
+	}
+}
+
+// Reconfigure moves the actor to cfg and its notifications to subscribers
+// (see Model.Reconfigure); it returns once the new layout is published.
+func (a *Actor) Reconfigure(ctx context.Context, cfg *config.Config, subscribers []chan messages.Notification) error {
+	r := reconfigure{cfg: cfg, subscribers: subscribers, reply: make(chan error, 1)}
+	select {
+	case a.control <- r:
+	case <-ctx.Done():
+		return ErrStopped
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ErrStopped
 	}
 }
 
@@ -142,6 +169,19 @@ func (a *Actor) Serve(ctx context.Context) error {
 				continue
 			}
 			a.apply(model, msg, time.Now())
+		case r := <-a.control:
+			// Fields written here are read only by this goroutine (and by
+			// the next Serve after a restart).
+			a.cfg, a.subscribers = r.cfg, r.subscribers
+			now := time.Now()
+			for _, n := range model.Reconfigure(r.cfg, now) {
+				a.broadcast(n)
+			}
+			a.flush(model, nil)
+			a.published.store(model.Snapshot())
+			lastPublish = now
+			r.reply <- nil
+			continue
 		case now := <-tick.C:
 			a.apply(model, messages.Tick{At: now}, now)
 		case <-flush.C:

@@ -111,6 +111,8 @@ type replicaModel struct {
 	updated    time.Time
 	load       *messages.Load
 	queue      *messages.Queue
+	// seen is set by the first result of this run.
+	seen bool
 }
 
 // NewModel builds the initial model from a configuration: every service, node
@@ -261,7 +263,8 @@ func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messa
 	}
 	node := &m.probes[r.probe].nodes[r.node]
 	rep := &node.replicas[r.replica]
-	if rep.updated.IsZero() {
+	if !rep.seen {
+		rep.seen = true
 		m.unprobed--
 	}
 	m.pending.replicas[msg.Key] = true

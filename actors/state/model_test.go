@@ -284,3 +284,51 @@ func TestModelPushReplicasOrderAndFlush(t *testing.T) {
 		t.Fatalf("status %v", m.Status())
 	}
 }
+
+func TestModelReconfigureKeepsStatuses(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := NewModel(testConfig())
+	m.Apply(probed("api", "http://a/", messages.Sick), now)
+	m.Apply(probed("api", "tcp://b:1", messages.Dead), now)
+	m.Apply(messages.ReplicaUpdated{Key: messages.ReplicaKey{Probe: "relay", Node: "socket", Replica: "r1"}, Status: messages.Healthy, Reported: now}, now)
+	m.Apply(messages.AnnouncementAdd{Announcement: messages.Announcement{ID: "a1", Title: "T"}}, now)
+	m.TakeBatch()
+
+	// New layout: tcp://b:1 removed, http://c/ added, the script node gone.
+	cfg := testConfig()
+	api := &cfg.Probe.Services[0].Nodes[0]
+	api.Replicas = []config.Replica{{ID: "http://a/", Kind: config.KindHTTP}, {ID: "http://c/", Kind: config.KindHTTP}}
+	cfg.Probe.Services[0].Nodes = append(cfg.Probe.Services[0].Nodes[:1], cfg.Probe.Services[0].Nodes[2])
+	notes := m.Reconfigure(cfg, now)
+	if len(notes) != 1 || notes[0].Kind != messages.Changed || notes[0].Status != messages.Sick {
+		t.Fatalf("removing the dead replica must be a dead->sick change: %+v", notes)
+	}
+	s := m.Snapshot()
+	var got []string
+	for _, p := range s.Probes {
+		for _, n := range p.Nodes {
+			for _, r := range n.Replicas {
+				got = append(got, p.ID+":"+n.ID+":"+r.ID+"="+r.Status.String())
+			}
+		}
+	}
+	want := []string{"web:api:http://a/=sick", "web:api:http://c/=healthy", "relay:socket:r1=healthy"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reconfigure %v, want %v", got, want)
+	}
+	if len(s.Announcements) != 1 || s.Announcements[0].ID != "a1" {
+		t.Fatalf("announcements lost: %+v", s.Announcements)
+	}
+	b := m.TakeBatch()
+	deleted := map[string]bool{}
+	for _, k := range b.DeleteReplicas {
+		deleted[k.String()] = true
+	}
+	if !deleted["web:api:tcp://b:1"] || !deleted["web:jobs:0"] || len(deleted) != 2 {
+		t.Fatalf("store deletes %v", deleted)
+	}
+	// The new replica counts as not yet probed.
+	if m.unprobed != 1 {
+		t.Fatalf("unprobed %d, want 1", m.unprobed)
+	}
+}
