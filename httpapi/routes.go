@@ -43,6 +43,10 @@ func getAndHead(e *echo.Echo, path string, h echo.HandlerFunc) {
 func normalisePath(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		r := c.Request()
+		if r.Method == http.MethodOptions {
+			// No CORS and no automatic OPTIONS answers (spec §7.1).
+			return c.NoContent(http.StatusNotFound)
+		}
 		r.URL.Path = cleanSlashes(r.URL.Path)
 		if r.URL.RawPath != "" {
 			r.URL.RawPath = cleanSlashes(r.URL.RawPath)

@@ -48,6 +48,8 @@ type Server struct {
 	listening func(net.Addr)
 	// observer counts API requests (nil: not counted).
 	observer RequestObserver
+	// current, when set, replaces echo as the handler (SetHandler).
+	current atomic.Pointer[http.Handler]
 
 	// pageTmpl renders the status page (page.go).
 	pageTmpl *template.Template
@@ -122,9 +124,23 @@ func (s *Server) Serve(ctx context.Context) error {
 			return nil
 		},
 	}
-	err = sc.Start(ctx, s.echo)
+	err = sc.Start(ctx, http.HandlerFunc(s.serveHTTP))
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return ctx.Err()
+}
+
+// SetHandler replaces the handler that serves requests on the running
+// listener (used by configuration reloads; in-flight requests finish on the
+// old one).
+func (s *Server) SetHandler(h http.Handler) { s.current.Store(&h) }
+
+// serveHTTP dispatches to the current handler.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.current.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
 }

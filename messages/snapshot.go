@@ -58,6 +58,8 @@ type ReplicaSnapshot struct {
 	Err string
 	// Updated is when the last result arrived; zero before the first one.
 	Updated time.Time
+	// Interval is the reporting interval of a push or local replica.
+	Interval time.Duration
 	// Load is the last load report of a push replica (nil otherwise).
 	Load *Load
 	// Queue is the last RabbitMQ queue reading of a push replica's node

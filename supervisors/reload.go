@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/metrics"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Watcher is the configuration reload actor.
@@ -95,4 +103,108 @@ func (w *Watcher) check(ctx context.Context, force bool) {
 	}
 	w.seen = sum
 	w.Reload(ctx)
+}
+
+// registerCounters exposes the actors' own counters. Notifier counters
+// follow the running notifier of each kind, so they survive reloads; kinds
+// that appear in a later configuration are registered when they appear.
+func (t *Tree) registerCounters() {
+	m := t.Metrics
+	st, w := t.State, t.writer
+	m.AddCounters(metrics.Counter{Name: "vigil_notifications_overflow_total", Help: "Notifications dropped from full notifier mailboxes.",
+		Value: func() float64 { return float64(st.Dropped()) }})
+	if w != nil {
+		m.AddCounters(
+			metrics.Counter{Name: "vigil_store_write_errors_total", Help: "Failed writes to the state store.",
+				Value: func() float64 { return float64(w.Errors()) }},
+			metrics.Counter{Name: "vigil_store_writes_total", Help: "Batches written to the state store.",
+				Value: func() float64 { return float64(w.Writes()) }},
+		)
+	}
+	m.WatchSnapshots(t.Published.Latest)
+	t.registerNotifierCounters()
+}
+
+func (t *Tree) registerNotifierCounters() {
+	stat := func(kind string, pick func(notifier.Stats) uint64) func() float64 {
+		return func() float64 {
+			if a, ok := (*t.live.Load())[kind]; ok {
+				return float64(pick(a.Stats()))
+			}
+			return 0
+		}
+	}
+	for kind := range *t.live.Load() {
+		if t.counted[kind] {
+			continue
+		}
+		t.counted[kind] = true
+		l := prometheus.Labels{"notifier": kind}
+		t.Metrics.AddCounters(
+			metrics.Counter{Name: "vigil_notifications_delivered_total", Help: "Notifications delivered, by notifier.", Labels: l,
+				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Delivered })},
+			metrics.Counter{Name: "vigil_notifications_failed_total", Help: "Notifications dropped after every attempt failed, by notifier.", Labels: l,
+				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Failed })},
+			metrics.Counter{Name: "vigil_notification_retries_total", Help: "Delivery attempts retried, by notifier.", Labels: l,
+				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Retried })},
+		)
+	}
+}
+
+// Reload moves the running tree to cfg, transactionally: cfg has already
+// been parsed and validated by config.Load; its notifiers are built (and
+// so checked) before anything changes, and on error nothing changes.
+// Services whose definition is unchanged keep their actors; changed ones
+// are rebuilt, with push and local nodes seeded from the live snapshot;
+// removed ones stop. The state actor keeps every replica status that still
+// exists. Notifier actors are swapped per kind without a startup
+// notification. The HTTP handler is swapped in place; a new server.inet or
+// [storage] needs a restart, which is logged.
+func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
+	built, err := t.buildNotifiers(cfg)
+	if err != nil {
+		return err
+	}
+	old := t.cfg
+	if cfg.Server.Inet != old.Server.Inet {
+		t.logger.Warn("server.inet changed: restart the server to listen on the new address", "running", old.Server.Inet, "configured", cfg.Server.Inet)
+	}
+	if cfg.Storage != old.Storage {
+		t.logger.Warn("[storage] changed: restart the server to use it")
+	}
+	mailboxes := t.applyNotifiers(cfg, built)
+	if err := t.State.Reconfigure(ctx, cfg, mailboxes); err != nil {
+		return fmt.Errorf("state actor: %w", err)
+	}
+	snap := t.Published.Latest()
+	t.applyServices(cfg, func(probe, node string) []storage.Replica { return seedFromSnapshot(snap, probe, node) })
+	t.registerNotifierCounters()
+	if t.Web != nil {
+		t.Web.SetHandler(t.buildWeb(cfg).Handler())
+	}
+	t.cfg = cfg
+	return nil
+}
+
+// seedFromSnapshot lists a node's push/local replicas as the snapshot
+// shows them, to seed a rebuilt node actor.
+func seedFromSnapshot(snap *messages.Snapshot, probe, node string) []storage.Replica {
+	var out []storage.Replica
+	for _, p := range snap.Probes {
+		if p.ID != probe {
+			continue
+		}
+		for _, n := range p.Nodes {
+			if n.ID != node {
+				continue
+			}
+			for _, r := range n.Replicas {
+				out = append(out, storage.Replica{
+					Key: messages.ReplicaKey{Probe: probe, Node: node, Replica: r.ID}, Status: r.Status, Err: r.Err,
+					Updated: r.Updated, Reported: r.Updated, Interval: r.Interval, Load: r.Load,
+				})
+			}
+		}
+	}
+	return out
 }

@@ -15,15 +15,18 @@ package supervisors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/thejerf/suture/v4"
 
@@ -75,23 +78,80 @@ type ProbeFactory interface {
 	Script(svc config.Service, node config.Node, index int) replica.Prober
 }
 
-// Tree is a built, not yet running, supervisor tree.
+// Tree is a built supervisor tree. Its exported fields are for the
+// command and for tests; the rest is the bookkeeping that lets Reload
+// rebuild only what a new configuration changed. Build and Reload must not
+// run concurrently (the config watcher serialises reloads).
 type Tree struct {
 	Root      *suture.Supervisor
 	Published *state.Published
 	State     *state.Actor
 	Web       *httpapi.Server
-	// Router reaches the push and local node actors.
-	Router *nodeactor.Router
-	// Notifiers are the notifier actors, in registry order.
+	// Router reaches the push and local node actors of the running
+	// configuration.
+	Router *RouterSwitch
+	// Notifiers are the notifier actors of the initial configuration, in
+	// registry order.
 	Notifiers []*notifier.Actor
-	// QueueCheckers are the RabbitMQ queue checkers (one per push node
-	// with rabbitmq_queue, when [plugins.rabbitmq] exists).
+	// QueueCheckers are the RabbitMQ queue checkers of the initial
+	// configuration (one per push node with rabbitmq_queue).
 	QueueCheckers []*queue.Checker
 	// Metrics is the registry the tree reports to.
 	Metrics *metrics.Metrics
-	// Replicas counts the replica and node actors started.
+	// Replicas counts the replica and node actors started by Build.
 	Replicas int
+
+	deps      Deps
+	logger    *slog.Logger
+	cfg       *config.Config
+	probes    *suture.Supervisor
+	notifiers *suture.Supervisor
+	writer    *persist.Writer
+	pools     *poolUnit
+	services  map[string]*serviceUnit
+	notes     map[string]*notifierUnit
+	counted   map[string]bool
+	live      atomic.Pointer[map[string]*notifier.Actor]
+}
+
+// serviceUnit is one service's supervisor and what the router needs from
+// it; fp fingerprints everything its actors were built from.
+type serviceUnit struct {
+	fp       string
+	sup      *suture.Supervisor
+	token    suture.ServiceToken
+	nodes    []*nodeactor.Actor
+	checkers []*queue.Checker
+	actors   int
+}
+
+type notifierUnit struct {
+	fp    string
+	actor *notifier.Actor
+	token suture.ServiceToken
+}
+
+type poolUnit struct {
+	fp           string
+	poll, script *replica.Pool
+	sup          *suture.Supervisor
+	token        suture.ServiceToken
+}
+
+// RouterSwitch lets the web layer reach the node actors of whichever
+// configuration is running.
+type RouterSwitch struct {
+	p atomic.Pointer[nodeactor.Router]
+}
+
+// Report forwards to the current router.
+func (r *RouterSwitch) Report(ctx context.Context, probe, node string, m messages.Report) error {
+	return r.p.Load().Report(ctx, probe, node, m)
+}
+
+// Flush forwards to the current router.
+func (r *RouterSwitch) Flush(ctx context.Context, probe, node, replica string) error {
+	return r.p.Load().Flush(ctx, probe, node, replica)
 }
 
 // Serve runs the tree until ctx ends or a service asks to terminate it.
@@ -103,6 +163,14 @@ func (t *Tree) Serve(ctx context.Context) error {
 	return err
 }
 
+func (t *Tree) spec() suture.Spec {
+	return suture.Spec{
+		EventHook:         EventLogger(t.logger),
+		PassThroughPanics: t.deps.PassThroughPanics,
+		FailureBackoff:    t.deps.FailureBackoff,
+	}
+}
+
 // Build constructs the whole tree for cfg. It fails only on notifier
 // sections that their provider rejects (a config.Errors value).
 func Build(cfg *config.Config, deps Deps) (*Tree, error) {
@@ -110,175 +178,271 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	spec := func() suture.Spec {
-		return suture.Spec{
-			EventHook:         EventLogger(logger),
-			PassThroughPanics: deps.PassThroughPanics,
-			FailureBackoff:    deps.FailureBackoff,
-		}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.New()
 	}
-	m := deps.Metrics
-	if m == nil {
-		m = metrics.New()
+	if deps.NotifierClient == nil {
+		deps.NotifierClient = providers.NewHTTPClient()
 	}
-	factory := deps.ProbeFactory
-	if factory == nil {
-		factory = realProbes(cfg, logger, m)
+	t := &Tree{
+		deps: deps, logger: logger, Metrics: deps.Metrics, Router: &RouterSwitch{},
+		services: map[string]*serviceUnit{}, notes: map[string]*notifierUnit{}, counted: map[string]bool{},
 	}
-
-	notifiers := suture.New("notifiers", spec())
-	var mailboxes []chan messages.Notification
-	t := &Tree{}
-	if cfg.Notify != nil {
-		client := deps.NotifierClient
-		if client == nil {
-			client = providers.NewHTTPClient()
-		}
-		built, notes, problems := providers.Build(cfg, providers.Deps{
-			HTTPClient: client, PageTitle: cfg.Branding.PageTitle, PageURL: cfg.Branding.PageURL, Logger: logger,
-		})
-		if len(problems) > 0 {
-			return nil, problems
-		}
-		for _, note := range notes {
-			logger.Warn(note)
-		}
-		for _, b := range built {
-			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: deps.NotifierBackoff}, logger)
-			notifiers.Add(a)
-			mailboxes = append(mailboxes, a.Mailbox())
-			t.Notifiers = append(t.Notifiers, a)
-		}
+	t.Root = suture.New("vigil", t.spec())
+	t.notifiers = suture.New("notifiers", t.spec())
+	built, err := t.buildNotifiers(cfg)
+	if err != nil {
+		return nil, err
 	}
 
 	var restored *storage.State
-	var writer *persist.Writer
 	if deps.Store != nil {
 		st, err := deps.Store.Load(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("loading stored state: %w", err)
 		}
 		restored = st
-		writer = persist.New(deps.Store, logger)
+		t.writer = persist.New(deps.Store, logger)
+		t.Root.Add(t.writer)
 	}
-
-	published := &state.Published{}
-	stateActor := state.New(cfg, published, logger, state.Options{Subscribers: mailboxes, Store: deps.Store, Writer: writer})
-	t.Published, t.State, t.Metrics = published, stateActor, m
-	registerCounters(m, t, stateActor, writer)
-
-	root := suture.New("vigil", spec())
-	if writer != nil {
-		root.Add(writer)
+	t.Published = &state.Published{}
+	t.State = state.New(cfg, t.Published, logger, state.Options{Subscribers: t.applyNotifiers(cfg, built), Store: deps.Store, Writer: t.writer})
+	t.Root.Add(t.State)
+	t.probes = suture.New("probes", t.spec())
+	t.Root.Add(t.probes)
+	t.applyServices(cfg, func(probe, node string) []storage.Replica { return restoredFor(restored, probe, node) })
+	t.Root.Add(t.notifiers)
+	for _, u := range t.notes {
+		t.Notifiers = append(t.Notifiers, u.actor)
 	}
-	root.Add(stateActor)
-
-	probes := suture.New("probes", spec())
-	root.Add(probes)
-	pools := suture.New("pools", spec())
-	probes.Add(pools)
-	polls, scripts := countReplicas(cfg)
-	pollPool := replica.NewPool("poll", cfg.Metrics.PollParallelism, polls)
-	scriptPool := replica.NewPool("script", cfg.Metrics.ScriptParallelism, scripts)
-	for _, p := range []*replica.Pool{pollPool, scriptPool} {
-		for _, w := range p.Workers() {
-			pools.Add(w)
-		}
+	for _, u := range t.services {
+		t.QueueCheckers = append(t.QueueCheckers, u.checkers...)
+		t.Replicas += u.actors
 	}
-	var nodeActors []*nodeactor.Actor
-	var queues *queueChecks
-	for _, svc := range cfg.Probe.Services {
-		sup := suture.New("service "+svc.ID, spec())
-		n := 0
-		for _, node := range svc.Nodes {
-			switch node.Mode {
-			case config.ModePoll:
-				for _, r := range node.Replicas {
-					sup.Add(replica.New(replica.Spec{
-						Key:       messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: r.ID},
-						Prober:    factory.Poll(svc, node, r),
-						Pool:      pollPool,
-						Interval:  cfg.Metrics.PollInterval,
-						Retries:   cfg.Metrics.PollRetry,
-						RetryWait: cfg.Metrics.PollRetryWait,
-						Out:       stateActor.Inbox(),
-						Logger:    logger,
-					}))
-					n++
-				}
-			case config.ModePush, config.ModeLocal:
-				delay := cfg.Metrics.PushDelayDead
-				if node.Mode == config.ModeLocal {
-					delay = cfg.Metrics.LocalDelayDead
-				}
-				if queues == nil {
-					queues = newQueueChecks(cfg, logger)
-				}
-				signals := queues.signals(node)
-				a := nodeactor.New(nodeactor.Spec{
-					Probe: svc.ID, Node: node.ID, Mode: node.Mode, DelayDead: delay,
-					CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
-					MaxReplicas: cfg.Metrics.PushReplicasMax, Out: stateActor.Inbox(), Logger: logger,
-					Restore: restoredFor(restored, svc.ID, node.ID), QueueSignals: signals,
-				})
-				sup.Add(a)
-				nodeActors = append(nodeActors, a)
-				n++
-				if signals != nil {
-					c := queues.checker(svc, node, signals, a.Mailbox())
-					sup.Add(c)
-					t.QueueCheckers = append(t.QueueCheckers, c)
-				}
-			case config.ModeScript:
-				for i := range node.Scripts {
-					sup.Add(replica.New(replica.Spec{
-						Key:      messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: itoa(i)},
-						Prober:   factory.Script(svc, node, i),
-						Pool:     scriptPool,
-						Interval: cfg.Metrics.ScriptInterval,
-						Out:      stateActor.Inbox(),
-						Logger:   logger,
-					}))
-					n++
-				}
-			}
-		}
-		if n > 0 {
-			probes.Add(sup)
-			t.Replicas += n
-		}
-	}
-	t.Router = nodeactor.NewRouter(cfg, nodeActors)
-
-	root.Add(notifiers)
-
+	t.registerCounters()
+	t.cfg = cfg
 	if !deps.DisableWeb {
-		t.Web = httpapi.New(httpapi.Options{
-			Addr:      cfg.Server.Inet,
-			Snapshots: published,
-			Page:      httpapi.Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
-			Branding:  cfg.Branding,
-			AssetsDir: assetsDir(cfg),
-			Version:   deps.Version,
-			Logger:    logger,
-			Listening: deps.Listening,
-		})
-		t.Web.ObserveRequests(func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() })
-		if cfg.Server.MetricsEnabled {
-			t.Web.EnableMetrics(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}), cfg.Server.MetricsToken)
-		}
-		t.Web.EnableReporter(t.Router, cfg.Server.ReporterToken)
-		t.Web.EnableManager(stateActor, cfg.Server.ManagerToken)
-		t.Web.EnableHealth(func() (bool, string) {
-			if published.Latest().Refreshed.IsZero() {
-				return false, "waiting for the first probe results"
-			}
-			return true, ""
-		})
-		root.Add(webService{t.Web})
+		t.Web = t.buildWeb(cfg)
+		t.Root.Add(webService{t.Web})
 	}
-	t.Root = root
 	return t, nil
+}
+
+// buildWeb makes an HTTP server with every API of cfg enabled.
+func (t *Tree) buildWeb(cfg *config.Config) *httpapi.Server {
+	m := t.Metrics
+	w := httpapi.New(httpapi.Options{
+		Addr:      cfg.Server.Inet,
+		Snapshots: t.Published,
+		Page:      httpapi.Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
+		Branding:  cfg.Branding,
+		AssetsDir: assetsDir(cfg),
+		Version:   t.deps.Version,
+		Logger:    t.logger,
+		Listening: t.deps.Listening,
+	})
+	w.ObserveRequests(func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() })
+	if cfg.Server.MetricsEnabled {
+		w.EnableMetrics(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}), cfg.Server.MetricsToken)
+	}
+	if cfg.Server.MCPServer {
+		w.EnableMCP()
+	}
+	w.EnableReporter(t.Router, cfg.Server.ReporterToken)
+	w.EnableManager(t.State, cfg.Server.ManagerToken)
+	published := t.Published
+	w.EnableHealth(func() (bool, string) {
+		if published.Latest().Refreshed.IsZero() {
+			return false, "waiting for the first probe results"
+		}
+		return true, ""
+	})
+	return w
+}
+
+// buildNotifiers constructs (and so validates) every configured notifier.
+func (t *Tree) buildNotifiers(cfg *config.Config) ([]providers.Built, error) {
+	if cfg.Notify == nil {
+		return nil, nil
+	}
+	built, notes, problems := providers.Build(cfg, providers.Deps{
+		HTTPClient: t.deps.NotifierClient, PageTitle: cfg.Branding.PageTitle, PageURL: cfg.Branding.PageURL, Logger: t.logger,
+	})
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	for _, note := range notes {
+		t.logger.Warn(note)
+	}
+	return built, nil
+}
+
+// applyNotifiers keeps the notifier actors whose section did not change,
+// stops the others and starts the new ones; it returns every mailbox.
+func (t *Tree) applyNotifiers(cfg *config.Config, built []providers.Built) []chan messages.Notification {
+	next := map[string]*notifierUnit{}
+	var mailboxes []chan messages.Notification
+	live := map[string]*notifier.Actor{}
+	for _, b := range built {
+		kind := b.Provider.Kind()
+		fp := notifierFP(cfg, kind)
+		u, ok := t.notes[kind]
+		if !ok || u.fp != fp {
+			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: t.deps.NotifierBackoff}, t.logger)
+			u = &notifierUnit{fp: fp, actor: a, token: t.notifiers.Add(a)}
+		}
+		next[kind] = u
+		live[kind] = u.actor
+		mailboxes = append(mailboxes, u.actor.Mailbox())
+	}
+	for kind, u := range t.notes {
+		if n, ok := next[kind]; !ok || n != u {
+			_ = t.notifiers.RemoveAndWait(u.token, 5*time.Second)
+		}
+	}
+	t.notes = next
+	t.live.Store(&live)
+	return mailboxes
+}
+
+// applyServices keeps the service supervisors whose definition (and the
+// settings their actors use) did not change, stops the others and starts
+// the new ones. seed gives the known push/local replicas of a node.
+func (t *Tree) applyServices(cfg *config.Config, seed func(probe, node string) []storage.Replica) {
+	factory := t.deps.ProbeFactory
+	if factory == nil {
+		factory = realProbes(cfg, t.logger, t.Metrics)
+	}
+	poolFP := fmt.Sprint(cfg.Metrics.PollParallelism, "/", cfg.Metrics.ScriptParallelism)
+	oldPools := t.pools
+	if t.pools == nil || t.pools.fp != poolFP {
+		polls, scripts := countReplicas(cfg)
+		p := &poolUnit{fp: poolFP, sup: suture.New("pools", t.spec()),
+			poll:   replica.NewPool("poll", cfg.Metrics.PollParallelism, max(2*polls, 1024)),
+			script: replica.NewPool("script", cfg.Metrics.ScriptParallelism, max(2*scripts, 64))}
+		for _, pool := range []*replica.Pool{p.poll, p.script} {
+			for _, w := range pool.Workers() {
+				p.sup.Add(w)
+			}
+		}
+		p.token = t.probes.Add(p.sup)
+		t.pools = p
+	}
+	queues := newQueueChecks(cfg, t.logger)
+	next := map[string]*serviceUnit{}
+	for _, svc := range cfg.Probe.Services {
+		fp := serviceFP(cfg, svc, poolFP)
+		if u, ok := t.services[svc.ID]; ok && u.fp == fp {
+			next[svc.ID] = u
+			continue
+		}
+		u := t.buildService(cfg, svc, factory, queues, seed)
+		u.fp = fp
+		if u.actors > 0 {
+			u.token = t.probes.Add(u.sup)
+		}
+		next[svc.ID] = u
+	}
+	for id, u := range t.services {
+		if n, ok := next[id]; (!ok || n != u) && u.actors > 0 {
+			_ = t.probes.RemoveAndWait(u.token, 5*time.Second)
+		}
+	}
+	if oldPools != nil && oldPools != t.pools {
+		_ = t.probes.RemoveAndWait(oldPools.token, 5*time.Second)
+	}
+	t.services = next
+	var nodes []*nodeactor.Actor
+	for _, u := range next {
+		nodes = append(nodes, u.nodes...)
+	}
+	t.Router.p.Store(nodeactor.NewRouter(cfg, nodes))
+}
+
+// buildService makes one service supervisor with its replica, node and
+// queue checker actors.
+func (t *Tree) buildService(cfg *config.Config, svc config.Service, factory ProbeFactory, queues *queueChecks, seed func(probe, node string) []storage.Replica) *serviceUnit {
+	u := &serviceUnit{sup: suture.New("service "+svc.ID, t.spec())}
+	inbox := t.State.Inbox()
+	for _, node := range svc.Nodes {
+		switch node.Mode {
+		case config.ModePoll:
+			for _, r := range node.Replicas {
+				u.sup.Add(replica.New(replica.Spec{
+					Key:       messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: r.ID},
+					Prober:    factory.Poll(svc, node, r),
+					Pool:      t.pools.poll,
+					Interval:  cfg.Metrics.PollInterval,
+					Retries:   cfg.Metrics.PollRetry,
+					RetryWait: cfg.Metrics.PollRetryWait,
+					Out:       inbox,
+					Logger:    t.logger,
+				}))
+				u.actors++
+			}
+		case config.ModePush, config.ModeLocal:
+			delay := cfg.Metrics.PushDelayDead
+			if node.Mode == config.ModeLocal {
+				delay = cfg.Metrics.LocalDelayDead
+			}
+			signals := queues.signals(node)
+			a := nodeactor.New(nodeactor.Spec{
+				Probe: svc.ID, Node: node.ID, Mode: node.Mode, DelayDead: delay,
+				CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
+				MaxReplicas: cfg.Metrics.PushReplicasMax, Out: inbox, Logger: t.logger,
+				Restore: seed(svc.ID, node.ID), QueueSignals: signals,
+			})
+			u.sup.Add(a)
+			u.nodes = append(u.nodes, a)
+			u.actors++
+			if signals != nil {
+				c := queues.checker(svc, node, signals, a.Mailbox())
+				u.sup.Add(c)
+				u.checkers = append(u.checkers, c)
+			}
+		case config.ModeScript:
+			for i := range node.Scripts {
+				u.sup.Add(replica.New(replica.Spec{
+					Key:      messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: itoa(i)},
+					Prober:   factory.Script(svc, node, i),
+					Pool:     t.pools.script,
+					Interval: cfg.Metrics.ScriptInterval,
+					Out:      inbox,
+					Logger:   t.logger,
+				}))
+				u.actors++
+			}
+		}
+	}
+	return u
+}
+
+// serviceFP fingerprints a service and every setting its actors use.
+func serviceFP(cfg *config.Config, svc config.Service, poolFP string) string {
+	b, _ := json.Marshal(struct {
+		Service config.Service
+		Metrics config.Metrics
+		Plugin  *config.RabbitMQ
+		PageURL string
+		Pools   string
+	}{svc, cfg.Metrics, cfg.Plugins.RabbitMQ, cfg.Branding.PageURL, poolFP})
+	return string(b)
+}
+
+// notifierFP fingerprints one notifier's section and the branding it uses.
+func notifierFP(cfg *config.Config, kind string) string {
+	var section any
+	if cfg.Notify != nil {
+		v := reflect.ValueOf(*cfg.Notify).FieldByNameFunc(func(name string) bool { return strings.EqualFold(name, kind) })
+		if v.IsValid() {
+			section = v.Interface()
+		}
+	}
+	b, _ := json.Marshal(struct {
+		Section    any
+		Title, URL string
+	}{section, cfg.Branding.PageTitle, cfg.Branding.PageURL})
+	return string(b)
 }
 
 // queueParallelism bounds the RabbitMQ management API calls in flight
@@ -423,30 +587,4 @@ func (f *probeFactory) Poll(_ config.Service, node config.Node, r config.Replica
 
 func (f *probeFactory) Script(_ config.Service, node config.Node, i int) replica.Prober {
 	return instrumented{kind: "script", prober: probe.NewScript(i, node.Scripts[i], f.cfg.Metrics), metrics: f.metrics}
-}
-
-// registerCounters exposes the actors' own counters.
-func registerCounters(m *metrics.Metrics, t *Tree, st *state.Actor, w *persist.Writer) {
-	for _, n := range t.Notifiers {
-		l := prometheus.Labels{"notifier": n.Kind()}
-		m.AddCounters(
-			metrics.Counter{Name: "vigil_notifications_delivered_total", Help: "Notifications delivered, by notifier.", Labels: l,
-				Value: func() float64 { return float64(n.Stats().Delivered) }},
-			metrics.Counter{Name: "vigil_notifications_failed_total", Help: "Notifications dropped after every attempt failed, by notifier.", Labels: l,
-				Value: func() float64 { return float64(n.Stats().Failed) }},
-			metrics.Counter{Name: "vigil_notification_retries_total", Help: "Delivery attempts retried, by notifier.", Labels: l,
-				Value: func() float64 { return float64(n.Stats().Retried) }},
-		)
-	}
-	m.AddCounters(metrics.Counter{Name: "vigil_notifications_overflow_total", Help: "Notifications dropped from full notifier mailboxes.",
-		Value: func() float64 { return float64(st.Dropped()) }})
-	if w != nil {
-		m.AddCounters(
-			metrics.Counter{Name: "vigil_store_write_errors_total", Help: "Failed writes to the state store.",
-				Value: func() float64 { return float64(w.Errors()) }},
-			metrics.Counter{Name: "vigil_store_writes_total", Help: "Batches written to the state store.",
-				Value: func() float64 { return float64(w.Writes()) }},
-		)
-	}
-	m.WatchSnapshots(t.Published.Latest)
 }

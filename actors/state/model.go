@@ -417,7 +417,7 @@ func (n *nodeModel) snapshot() *messages.NodeSnapshot {
 	for i, r := range n.replicas {
 		ns.Replicas[i] = messages.ReplicaSnapshot{
 			ID: r.id, Status: r.status, Latency: r.latency, HasLatency: r.hasLatency,
-			Err: r.err, Updated: r.updated, Load: r.load, Queue: r.queue,
+			Err: r.err, Updated: r.updated, Load: r.load, Queue: r.queue, Interval: r.interval,
 		}
 	}
 	return ns

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/config"
@@ -129,6 +130,22 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		reportConfigError(stderr, o.config, err)
 		return supervisors.ExitConfig
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	trigger := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case trigger <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	tree.Root.Add(&supervisors.Watcher{
+		Path: o.config, Debounce: reloadDebounce, Trigger: trigger, Logger: logger,
+		Reload: func(ctx context.Context) { reload(ctx, o.config, environ, tree, logger) },
+	})
 	err = tree.Serve(ctx)
 	var fatal *supervisors.FatalError
 	switch {
@@ -143,6 +160,32 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		logger.Error("stopped on error", "error", err)
 		return supervisors.ExitFatal
 	}
+}
+
+// reloadDebounce is how long the configuration directory must be quiet
+// before a changed file is loaded.
+const reloadDebounce = 500 * time.Millisecond
+
+// reload loads, validates and applies the configuration file; an invalid
+// file leaves the running configuration in place.
+func reload(ctx context.Context, path string, environ []string, tree *supervisors.Tree, logger *slog.Logger) {
+	m := tree.Metrics
+	cfg, warnings, err := config.Load(path, environ)
+	if err == nil {
+		err = tree.Reload(ctx, cfg)
+	}
+	if err != nil {
+		m.ConfigReloads.WithLabelValues("failure").Inc()
+		logger.Error("configuration reload failed; the running configuration stays in place (run `vigil check` for details)",
+			"error", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	for _, w := range warnings {
+		logger.Warn("configuration: "+w.Message, "path", w.Path)
+	}
+	m.ConfigReloads.WithLabelValues("success").Inc()
+	m.ConfigLastReload.SetToCurrentTime()
+	logger.Info("configuration reloaded", "path", path)
 }
 
 // dataDir decides where state is kept: --data-dir, else [storage] path

@@ -1,0 +1,419 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/vigil-go/vigil/messages"
+)
+
+const mcpTestTimeout = 10 * time.Second
+
+// mcpSnapshot covers the three statuses at every level.
+func mcpSnapshot() *messages.Snapshot {
+	return &messages.Snapshot{Status: messages.Dead, Probes: []messages.ProbeSnapshot{
+		{ID: "web", Label: "Web", Status: messages.Sick, Nodes: []*messages.NodeSnapshot{
+			{ID: "api", Label: "API", Status: messages.Sick, Replicas: []messages.ReplicaSnapshot{
+				{ID: "http://secret-host/", Status: messages.Healthy}, {ID: "tcp://b:1", Status: messages.Sick},
+			}},
+			{ID: "empty", Label: "Empty", Status: messages.Healthy},
+		}},
+		{ID: "db", Label: "Database", Status: messages.Dead, Nodes: []*messages.NodeSnapshot{
+			{ID: "main", Label: "Main", Status: messages.Dead, Replicas: []messages.ReplicaSnapshot{
+				{ID: "tcp://db:5432", Status: messages.Dead},
+			}},
+		}},
+	}}
+}
+
+func mcpTestServer(snaps Snapshots) *Server {
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: snaps, Page: Page{Title: "Acme <Status>", URL: "https://status.example.com/"},
+		Version: "1.2.3", Logger: slog.New(slog.DiscardHandler)})
+	s.EnableMCP()
+	return s
+}
+
+func mcpConnect(ctx context.Context, t *testing.T, endpoint string, noStream bool) *mcp.ClientSession {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: "vigil-test", Version: "0"}, nil)
+	tr := &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1, DisableStandaloneSSE: noStream}
+	cs, err := client.Connect(ctx, tr, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", endpoint, err)
+	}
+	return cs
+}
+
+// normJSON re-encodes v (any JSON-marshalable value or JSON text) with
+// sorted keys, for comparisons that ignore key order.
+func normJSON(t *testing.T, v any) string {
+	t.Helper()
+	var raw []byte
+	switch x := v.(type) {
+	case string:
+		raw = []byte(x)
+	case []byte:
+		raw = x
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		raw = b
+	}
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		t.Fatalf("unmarshal %s: %v", raw, err)
+	}
+	out, err := json.Marshal(generic)
+	if err != nil {
+		t.Fatalf("remarshal: %v", err)
+	}
+	return string(out)
+}
+
+func TestMCPGetReport(t *testing.T) {
+	snaps := newSwapSnapshots(mcpSnapshot())
+	s := mcpTestServer(snaps)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+
+	for _, path := range []string{"/mcp/probes", "/mcp/probes/"} {
+		t.Run(path, func(t *testing.T) {
+			snaps.p.Store(mcpSnapshot())
+			ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
+			defer cancel()
+			cs := mcpConnect(ctx, t, ts.URL+path, false)
+			defer func() { _ = cs.Close() }()
+			if cs.ID() == "" {
+				t.Fatal("no Mcp-Session-Id: the session is not stateful")
+			}
+
+			init := cs.InitializeResult()
+			if init.ServerInfo == nil || init.ServerInfo.Name != "vigil" || init.ServerInfo.Version != "1.2.3" {
+				t.Fatalf("server info %+v", init.ServerInfo)
+			}
+			if init.Instructions != "Vigil MCP Server. Use this server to get the status report of all Vigil Status Page services and nodes." {
+				t.Fatalf("instructions %q", init.Instructions)
+			}
+			if got := normJSON(t, init.Capabilities); got != `{"tools":{}}` {
+				t.Fatalf("capabilities %s, want tools only", got)
+			}
+
+			tools, err := cs.ListTools(ctx, nil)
+			if err != nil {
+				t.Fatalf("list tools: %v", err)
+			}
+			if len(tools.Tools) != 1 {
+				t.Fatalf("%d tools, want 1", len(tools.Tools))
+			}
+			tool := tools.Tools[0]
+			if tool.Name != "get_report" ||
+				tool.Description != "Returns all Vigil Status Page services and nodes and reports their status (healthy, sick, dead)" {
+				t.Fatalf("tool %q: %q", tool.Name, tool.Description)
+			}
+			if got := normJSON(t, tool.InputSchema); got != `{"type":"object"}` {
+				t.Fatalf("input schema %s", got)
+			}
+			checkReportSchema(t, tool.OutputSchema)
+
+			// Arguments omitted, then {}.
+			for _, args := range []any{nil, map[string]any{}} {
+				want := BuildReport(snaps.Latest(), s.page)
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_report", Arguments: args})
+				if err != nil {
+					t.Fatalf("call (args %v): %v", args, err)
+				}
+				checkReportResult(t, res, want)
+			}
+
+			// The tool reads the latest snapshot at call time.
+			next := mcpSnapshot()
+			next.Status = messages.Healthy
+			next.Probes = next.Probes[:1]
+			snaps.p.Store(next)
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_report"})
+			if err != nil {
+				t.Fatalf("call after swap: %v", err)
+			}
+			checkReportResult(t, res, BuildReport(next, s.page))
+		})
+	}
+}
+
+// checkReportResult compares the structured content and the text item with
+// the /status/report structure.
+func checkReportResult(t *testing.T, res *mcp.CallToolResult, want Report) {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %+v", res.Content)
+	}
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, w := normJSON(t, res.StructuredContent), normJSON(t, want); got != w {
+		t.Fatalf("structured content\n%s\nwant\n%s", got, w)
+	}
+	if len(res.Content) != 1 {
+		t.Fatalf("%d content items, want 1", len(res.Content))
+	}
+	text, ok := res.Content[0].(*mcp.TextContent)
+	if !ok {
+		t.Fatalf("content %T, want text", res.Content[0])
+	}
+	// Same bytes as the /status/report body (which ends with a newline).
+	if text.Text != string(wantJSON) {
+		t.Fatalf("text content\n%s\nwant\n%s", text.Text, wantJSON)
+	}
+	var parsed Report
+	if err := json.Unmarshal([]byte(text.Text), &parsed); err != nil || !reflect.DeepEqual(parsed, want) {
+		t.Fatalf("text content parses to %+v (%v), want %+v", parsed, err, want)
+	}
+}
+
+// checkReportSchema checks the advertised output schema: the report's field
+// names, statuses as strings, and that every report validates against it.
+func checkReportSchema(t *testing.T, raw any) {
+	t.Helper()
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sch jsonschema.Schema
+	if err := json.Unmarshal(b, &sch); err != nil {
+		t.Fatalf("output schema %s: %v", b, err)
+	}
+	keys := func(s *jsonschema.Schema) []string {
+		var out []string
+		for _, k := range []string{"health", "page", "probes", "name", "url", "status", "nodes", "replicas"} {
+			if _, ok := s.Properties[k]; ok {
+				out = append(out, k)
+			}
+		}
+		if len(out) != len(s.Properties) {
+			t.Fatalf("unexpected properties in %s", b)
+		}
+		return out
+	}
+	eq := func(what string, got []string, want ...string) {
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: %v, want %v (schema %s)", what, got, want, b)
+		}
+	}
+	eq("report", keys(&sch), "health", "page", "probes")
+	eq("required", sch.Required, "health", "page", "probes")
+	eq("page", keys(sch.Properties["page"]), "name", "url")
+	probe := sch.Properties["probes"].Items
+	eq("probe", keys(probe), "name", "status", "nodes")
+	node := probe.Properties["nodes"].Items
+	eq("node", keys(node), "name", "status", "replicas")
+	for _, st := range []*jsonschema.Schema{sch.Properties["health"], probe.Properties["status"], node.Properties["status"], node.Properties["replicas"].Items} {
+		if st.Type != "string" || !reflect.DeepEqual(st.Enum, []any{"healthy", "sick", "dead"}) {
+			t.Fatalf("status schema %+v in %s", st, b)
+		}
+	}
+	if sch.Properties["probes"].Type != "array" || node.Properties["replicas"].Type != "array" {
+		t.Fatalf("arrays in %s", b)
+	}
+
+	resolved, err := sch.Resolve(nil)
+	if err != nil {
+		t.Fatalf("resolve output schema: %v", err)
+	}
+	for _, snap := range []*messages.Snapshot{mcpSnapshot(), {}} {
+		var inst any
+		if err := json.Unmarshal([]byte(normJSON(t, BuildReport(snap, Page{Title: "t", URL: "u"}))), &inst); err != nil {
+			t.Fatal(err)
+		}
+		if err := resolved.Validate(inst); err != nil {
+			t.Fatalf("report does not validate: %v", err)
+		}
+	}
+}
+
+const mcpInitBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`
+
+func mcpPost(ctx context.Context, t *testing.T, url, host, session, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if host != "" {
+		req.Host = host
+	}
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp
+}
+
+func TestMCPDisabledIs404(t *testing.T) {
+	ts := httptest.NewServer(testServer(mcpSnapshot()).Handler())
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
+	defer cancel()
+	for _, path := range []string{"/mcp/probes", "/mcp/probes/"} {
+		resp := mcpPost(ctx, t, ts.URL+path, "", "", mcpInitBody)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || len(body) != 0 {
+			t.Fatalf("POST %s without EnableMCP: %d %q, want empty 404", path, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestMCPRawSession drives the transport by hand: session header, SSE
+// answer, a Host header a reverse proxy would send, DELETE, other methods.
+func TestMCPRawSession(t *testing.T) {
+	ts := httptest.NewServer(mcpTestServer(newSwapSnapshots(mcpSnapshot())).Handler())
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
+	defer cancel()
+	url := ts.URL + "/mcp/probes"
+
+	// A loopback listener reached with a public Host (reverse proxy).
+	resp := mcpPost(ctx, t, url, "status.example.com", "", mcpInitBody)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || session == "" {
+		t.Fatalf("initialize: %d session %q body %q", resp.StatusCode, session, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("initialize content type %q", ct)
+	}
+	if !bytes.Contains(body, []byte(`"serverInfo":{"name":"vigil"`)) {
+		t.Fatalf("initialize answer %s", body)
+	}
+
+	resp = mcpPost(ctx, t, url+"/", "", session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("initialized notification: %d", resp.StatusCode)
+	}
+
+	resp = mcpPost(ctx, t, url, "", session, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_report","arguments":{}}}`)
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"structuredContent":{"health":"dead"`)) {
+		t.Fatalf("tools/call: %d %s", resp.StatusCode, body)
+	}
+
+	del, _ := http.NewRequestWithContext(ctx, http.MethodDelete, url+"/", nil)
+	del.Header.Set("Mcp-Session-Id", session)
+	dresp, err := http.DefaultClient.Do(del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = dresp.Body.Close()
+	if dresp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", dresp.StatusCode)
+	}
+	resp = mcpPost(ctx, t, url, "", session, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("POST on a deleted session: %d, want 404", resp.StatusCode)
+	}
+
+	// (OPTIONS is answered 204 by the router on every route, not only here.)
+	for _, m := range []string{http.MethodPut, http.MethodPatch, http.MethodHead} {
+		req, _ := http.NewRequestWithContext(ctx, m, url, nil)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Body.Close()
+		if r.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s %s: %d, want 404", m, url, r.StatusCode)
+		}
+	}
+}
+
+// TestMCPShutdownEndsStreams checks that Serve's graceful shutdown is not
+// held up by an open server-to-client SSE stream: the sessions are closed
+// when the HTTP server shuts down.
+func TestMCPShutdownEndsStreams(t *testing.T) {
+	addrs := make(chan net.Addr, 1)
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: newSwapSnapshots(mcpSnapshot()), Version: "1",
+		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
+		Listening: func(a net.Addr) { addrs <- a }})
+	s.EnableMCP()
+	serveCtx, stop := context.WithCancel(t.Context())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(serveCtx) }()
+
+	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
+	defer cancel()
+	var url string
+	select {
+	case a := <-addrs:
+		url = "http://" + a.String() + "/mcp/probes"
+	case err := <-served:
+		t.Fatalf("serve: %v", err)
+	case <-ctx.Done():
+		t.Fatal("server did not start")
+	}
+	// The client's own standalone stream is opened asynchronously; open it
+	// here instead, to know it is established before shutting down.
+	cs := mcpConnect(ctx, t, url, true)
+	defer func() { _ = cs.Close() }()
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	req.Header.Set("Mcp-Protocol-Version", cs.InitializeResult().ProtocolVersion)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET stream: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	streamEnded := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, bufio.NewReader(resp.Body))
+		close(streamEnded)
+	}()
+
+	start := time.Now()
+	stop()
+	select {
+	case err := <-served:
+		if err != nil && err != context.Canceled {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still draining after 5s: the SSE stream held the shutdown")
+	}
+	select {
+	case <-streamEnded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SSE stream still open after shutdown")
+	}
+	t.Logf("shutdown took %v", time.Since(start))
+}
