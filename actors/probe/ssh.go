@@ -40,12 +40,7 @@ func (p *sshProber) attempt(parent context.Context) Outcome {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(parent, p.timeout)
 	defer cancel()
-	addr, err := resolveFirst(ctx, p.lookup, p.host, p.port)
-	if err != nil {
-		return Outcome{Latency: time.Since(start), Err: attemptErr(parent, ctx, p.timeout, err)}
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, addr, err := dialFirst(ctx, p.lookup, p.host, p.port)
 	if err != nil {
 		return Outcome{Latency: time.Since(start), Err: attemptErr(parent, ctx, p.timeout, err)}
 	}

@@ -32,16 +32,23 @@ func (p *tcpProber) attempt(parent context.Context) Outcome {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(parent, p.timeout)
 	defer cancel()
-	addr, err := resolveFirst(ctx, p.lookup, p.host, p.port)
-	if err != nil {
-		return Outcome{Latency: time.Since(start), Err: attemptErr(parent, ctx, p.timeout, err)}
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, _, err := dialFirst(ctx, p.lookup, p.host, p.port)
 	latency := time.Since(start)
 	if err != nil {
 		return Outcome{Latency: latency, Err: attemptErr(parent, ctx, p.timeout, err)}
 	}
 	_ = conn.Close()
 	return Outcome{Up: true, Latency: latency}
+}
+
+// dialFirst resolves host and connects to its first address only (the
+// rule of spec §4.4 and §4.5), within ctx.
+func dialFirst(ctx context.Context, lookup lookupFunc, host, port string) (net.Conn, string, error) {
+	addr, err := resolveFirst(ctx, lookup, host, port)
+	if err != nil {
+		return nil, "", err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	return conn, addr, err
 }

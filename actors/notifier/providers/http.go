@@ -26,7 +26,14 @@ func NewHTTPClient() *http.Client {
 
 // post sends body to target and succeeds on any 2xx status.
 func post(ctx context.Context, client *http.Client, target, contentType string, body []byte, header http.Header) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	return send(ctx, client, http.MethodPost, target, contentType, body, header)
+}
+
+// send makes one request with body and succeeds on any 2xx status; the
+// error quotes the start of the answer but never the URL's query or
+// credentials.
+func send(ctx context.Context, client *http.Client, method, target, contentType string, body []byte, header http.Header) error {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

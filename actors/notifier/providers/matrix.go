@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,23 +74,8 @@ func (m *matrix) Send(ctx context.Context, n messages.Notification, _ []int) err
 	if err != nil {
 		return err
 	}
-	target := m.target(matrixTxnID(n))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, target, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+m.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, redact(target), strings.TrimSpace(string(snippet)))
-	}
-	return nil
+	return send(ctx, m.client, http.MethodPut, m.target(matrixTxnID(n)), "application/json", body,
+		http.Header{"Authorization": {"Bearer " + m.token}})
 }
 
 // target is the send URL for one transaction; the room id and the
