@@ -35,7 +35,6 @@ func defaultOptions() options {
 // boltStore is the embedded Store: one bbolt file.
 type boltStore struct {
 	db     *bolt.DB
-	path   string
 	closed atomic.Bool
 	once   sync.Once
 	err    error
@@ -47,13 +46,16 @@ type boltStore struct {
 // with an error wrapping ErrLocked ("store <path> is locked by another
 // process").
 //
-// Opening initialises a new file, migrates an older schema version inside
-// one transaction, refuses a newer one (ErrSchemaTooNew, file untouched),
-// and then verifies the whole file: bbolt's consistency check plus
-// decoding every stored value. A file that fails is reported with an error
-// wrapping ErrCorrupt and left in place; use Open to recover from that.
-// Panics and memory faults raised by bbolt while reading a damaged file are
-// turned into ErrCorrupt errors.
+// Opening verifies the whole file before using it: the pages fit in the
+// file, the page tree is walked with bounds, cycle and separator-key checks
+// on a plain copy of the file (walkPages), bbolt's own consistency check
+// passes, and, after the schema step, every stored value decodes. The
+// schema step initialises a new file, migrates an older schema version
+// inside one transaction, or refuses a newer one (ErrSchemaTooNew, file
+// untouched); opening a healthy current file writes nothing. A file that
+// fails verification is reported with an error wrapping ErrCorrupt and left
+// in place; use Open to recover from that. Panics and memory faults raised
+// by bbolt while reading a damaged file are turned into ErrCorrupt errors.
 //
 // The returned store is safe for concurrent use. A nil logger means
 // slog.Default().
@@ -135,7 +137,7 @@ func openBolt(path string, logger *slog.Logger, o options) (_ Store, err error) 
 			return nil, err
 		}
 	}
-	s := &boltStore{db: db, path: path}
+	s := &boltStore{db: db}
 	// Decode every value once so that a bad value is found now, when Open
 	// can still recover, rather than at some later Load.
 	if err := db.View(func(tx *bolt.Tx) error {
