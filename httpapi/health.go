@@ -20,8 +20,6 @@ func (s *Server) EnableHealth(ready Readiness) {
 		}
 		return c.String(http.StatusOK, "ready")
 	}
-	s.echo.GET("/healthz", live)
-	s.echo.HEAD("/healthz", live)
-	s.echo.GET("/readyz", readyz)
-	s.echo.HEAD("/readyz", readyz)
+	getAndHead(s.echo, "/healthz", live)
+	getAndHead(s.echo, "/readyz", readyz)
 }

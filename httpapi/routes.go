@@ -15,10 +15,8 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = errorHandler
 	e.Pre(normalisePath)
 
-	e.GET("/status/text", s.statusText)
-	e.HEAD("/status/text", s.statusText)
-	e.GET("/status/report", s.statusReport)
-	e.HEAD("/status/report", s.statusReport)
+	getAndHead(e, "/status/text", s.statusText)
+	getAndHead(e, "/status/report", s.statusReport)
 
 	// Status page and static surface (page.go, assets.go).
 	s.initPage()
