@@ -140,6 +140,10 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 		cfg.Probe.Services = append(cfg.Probe.Services, svc)
 	}
 
+	// Measure with the command's runtime settings.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(DefaultGCPercent))
+	}
 	if os.Getenv("VIGIL_BENCH_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1
 	}

@@ -28,3 +28,10 @@ func (e *FatalError) Unwrap() []error {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// DefaultGCPercent is the garbage collector target the vigil command uses
+// when GOGC is not set: thousands of small, long-lived actors make the heap
+// mostly live data, so the default 100 % headroom would nearly double the
+// resident memory for little gain. 50 keeps RSS near 8 KiB per replica at
+// 10,000 replicas for about 20 % more GC CPU (see the benchmark).
+const DefaultGCPercent = 50

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,9 @@ import (
 var Version = "1.29.0-go"
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(supervisors.DefaultGCPercent)
+	}
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
