@@ -144,10 +144,10 @@ func TestServerEndToEnd(t *testing.T) {
 	port := freePort(t)
 	cfg := writeFile(t, "config.cfg", fmt.Sprintf(configTemplate, port, target.URL+"/health", tcpTarget.Addr().(*net.TCPAddr).Port))
 
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
 	cmd := exec.Command(binary, "-c", cfg)
-	cmd.Stderr = &logs
-	cmd.Stdout = &logs
+	cmd.Stderr = logs
+	cmd.Stdout = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -100,22 +100,41 @@ func (l *webhookLog) String() string {
 	return strings.Join(l.kinds, ", ")
 }
 
+// syncBuffer collects a child process's output; the test may read it
+// while the process still writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 type server struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
 
 func startServer(t *testing.T, cfg, dataDir string, port int) *server {
 	t.Helper()
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
 	cmd := exec.Command(binary, "-c", cfg, "--data-dir", dataDir)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &logs}
+	s := &server{t: t, cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	s.waitFor("server up", func() bool {
 		resp, err := http.Get(s.base + "/status/text")
