@@ -391,6 +391,7 @@ func (t *Tree) buildService(cfg *config.Config, svc config.Service, factory Prob
 				CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
 				MaxReplicas: cfg.Metrics.PushReplicasMax, Out: inbox, Logger: t.logger,
 				Restore: seed(svc.ID, node.ID), QueueSignals: signals,
+				Reseed: func() []storage.Replica { return seedFromSnapshot(t.Published.Latest(), svc.ID, node.ID) },
 			})
 			u.sup.Add(a)
 			u.nodes = append(u.nodes, a)

@@ -25,11 +25,14 @@ type Spec struct {
 	Logger      *slog.Logger
 	// MailboxSize defaults to 256.
 	MailboxSize int
-	// Restore lists the node's replicas known before a restart; they keep
-	// their last report, so one that never reports again goes dead on its
-	// normal deadline. Used by the first run only: after an internal
-	// restart the actor starts empty and learns replicas from new reports.
+	// Restore lists the node's replicas known before a process restart;
+	// they keep their last report, so one that never reports again goes
+	// dead on its normal deadline. Used by the first run only.
 	Restore []storage.Replica
+	// Reseed, when set, gives the replicas to start from after an internal
+	// restart of the actor (normally read from the latest published
+	// snapshot, so a replica flushed meanwhile does not come back).
+	Reseed func() []storage.Replica
 	// QueueSignals reaches the node's RabbitMQ queue checker (package
 	// actors/queue); nil when the plugin is off or the node has no
 	// rabbitmq_queue. Push nodes only. The actor is its only writer.
@@ -38,6 +41,8 @@ type Spec struct {
 
 // Actor is one push or local node actor. See the package documentation.
 type Actor struct {
+	// started is set by the first run of Serve (only Serve touches it).
+	started bool
 	spec    Spec
 	mailbox chan messages.NodeMessage
 	logger  *slog.Logger
@@ -94,7 +99,12 @@ func (a *Actor) Serve(ctx context.Context) error {
 	a.timer.Stop()
 	defer a.timer.Stop()
 	now := time.Now()
-	for _, r := range a.spec.Restore {
+	seed := a.spec.Restore
+	if a.started && a.spec.Reseed != nil {
+		seed = a.spec.Reseed()
+	}
+	a.started = true
+	for _, r := range seed {
 		rep := &replica{status: r.Status, err: r.Err, load: r.Load, reported: r.Reported, interval: r.Interval}
 		// A restored dead replica past its deadline stays dead until it
 		// reports; any other one gets its deadline armed below.

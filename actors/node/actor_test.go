@@ -202,3 +202,37 @@ func TestRestoredReplicaExpiresFromItsLastReport(t *testing.T) {
 		}
 	})
 }
+
+// TestInternalRestartReseeds: after a panic-restart the actor starts from
+// Reseed, so a replica that stops reporting still expires.
+func TestInternalRestartReseeds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := make(chan messages.StateMessage, 10)
+		reported := time.Now()
+		a := New(Spec{Probe: "relay", Node: "socket", Mode: config.ModePush, DelayDead: 20 * time.Second,
+			CPUSickAbove: 0.99, RAMSickAbove: 0.99, Out: out, Logger: slog.New(slog.DiscardHandler),
+			Reseed: func() []storage.Replica {
+				return []storage.Replica{{Key: messages.ReplicaKey{Probe: "relay", Node: "socket", Replica: "r"},
+					Status: messages.Healthy, Reported: reported, Interval: 30 * time.Second}}
+			}})
+		// First run: no Restore, nothing known.
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { a.Serve(ctx); close(done) }()
+		synctest.Wait()
+		cancel()
+		<-done
+		// Second run (what the supervisor does after a failure): reseeded.
+		ctx2, cancel2 := context.WithCancel(t.Context())
+		defer cancel2()
+		go a.Serve(ctx2)
+		time.Sleep(51 * time.Second)
+		synctest.Wait()
+		if len(out) != 1 {
+			t.Fatalf("%d messages, want the reseeded replica's expiry", len(out))
+		}
+		if u := (<-out).(messages.ReplicaUpdated); u.Status != messages.Dead || u.Key.Replica != "r" {
+			t.Fatalf("got %+v", u)
+		}
+	})
+}

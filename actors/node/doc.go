@@ -39,7 +39,9 @@
 // answers ErrBusy (HTTP 503) instead.
 //
 // Restart: the replicas, deadlines and last queue reading are per-run
-// state; after an internal restart the actor starts empty (Spec.Restore is
-// used by the first run only) and tells its checker it is inactive until a
-// report arrives.
+// state. The first run starts from Spec.Restore (the stored replicas of a
+// process restart); a run after an internal restart starts from
+// Spec.Reseed (the replicas as last published), so replicas that stop
+// reporting still expire on their deadlines. The queue reading is not
+// kept: the checker is told where the node stands and checks again.
 package node

@@ -91,6 +91,11 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 	if opt.PublishEvery <= 0 {
 		opt.PublishEvery = DefaultPublishEvery
 	}
+	// Readers get the configured layout (all "not yet refreshed") even
+	// before the actor first runs.
+	if published.p.Load() == nil {
+		published.store(NewModel(cfg).Snapshot())
+	}
 	return &Actor{
 		cfg:          cfg,
 		inbox:        make(chan messages.StateMessage, opt.InboxSize),
