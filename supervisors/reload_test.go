@@ -43,7 +43,12 @@ func TestReloadRebuildsOnlyWhatChanged(t *testing.T) {
 	for startups.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	webUnit, dbUnit := tree.services["web"], tree.services["db"]
+	webUnit := tree.services["web"]
+	webActors := map[string]*actorUnit{}
+	for id, a := range webUnit.actors {
+		webActors[id] = a
+	}
+	dbKept := tree.services["db"].actors["poll main tcp://db:5432"]
 	hookActor := tree.notes["webhook"].actor
 
 	next := treeConfig(srv.URL)
@@ -55,11 +60,20 @@ func TestReloadRebuildsOnlyWhatChanged(t *testing.T) {
 	if err := tree.Reload(context.Background(), next); err != nil {
 		t.Fatal(err)
 	}
-	if tree.services["web"] != webUnit {
+	if tree.services["web"] != webUnit || len(webUnit.actors) != len(webActors) {
 		t.Fatal("unchanged service was rebuilt")
 	}
-	if tree.services["db"] == dbUnit {
-		t.Fatal("changed service was not rebuilt")
+	for id, a := range webActors {
+		if webUnit.actors[id] != a {
+			t.Fatalf("unchanged actor %s was rebuilt", id)
+		}
+	}
+	db := tree.services["db"].actors
+	if db["poll main tcp://db:5432"] != dbKept {
+		t.Fatal("an unchanged replica of a changed service was rebuilt")
+	}
+	if _, ok := db["poll main tcp://db2:5432"]; !ok || len(db) != 2 {
+		t.Fatalf("added replica missing: %v", db)
 	}
 	if _, ok := tree.services["old"]; ok {
 		t.Fatal("removed service still present")

@@ -10,7 +10,10 @@
 //	├── notifiers                 one actor per configured notifier
 //	└── web                       the HTTP server
 //
-// Nothing here keeps package-level state; everything is built per call.
+// Build constructs the tree; Tree.Reload moves a running tree to a new
+// configuration, rebuilding only the actors whose definition changed (the
+// Watcher actor triggers it on file changes and SIGHUP). Nothing here keeps
+// package-level state; everything is built per call.
 package supervisors
 
 import (
@@ -114,17 +117,6 @@ type Tree struct {
 	live      atomic.Pointer[map[string]*notifier.Actor]
 }
 
-// serviceUnit is one service's supervisor and what the router needs from
-// it; fp fingerprints everything its actors were built from.
-type serviceUnit struct {
-	fp       string
-	sup      *suture.Supervisor
-	token    suture.ServiceToken
-	nodes    []*nodeactor.Actor
-	checkers []*queue.Checker
-	actors   int
-}
-
 type notifierUnit struct {
 	fp    string
 	actor *notifier.Actor
@@ -216,8 +208,12 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		t.Notifiers = append(t.Notifiers, u.actor)
 	}
 	for _, u := range t.services {
-		t.QueueCheckers = append(t.QueueCheckers, u.checkers...)
-		t.Replicas += u.actors
+		for _, a := range u.actors {
+			if a.checker != nil {
+				t.QueueCheckers = append(t.QueueCheckers, a.checker)
+			}
+		}
+		t.Replicas += len(u.actors)
 	}
 	t.registerCounters()
 	t.cfg = cfg
@@ -297,7 +293,7 @@ func (t *Tree) applyNotifiers(cfg *config.Config, built []providers.Built) []cha
 	}
 	for kind, u := range t.notes {
 		if n, ok := next[kind]; !ok || n != u {
-			_ = t.notifiers.RemoveAndWait(u.token, 5*time.Second)
+			_ = t.notifiers.RemoveAndWait(u.token, removeTimeout)
 		}
 	}
 	t.notes = next
@@ -305,130 +301,8 @@ func (t *Tree) applyNotifiers(cfg *config.Config, built []providers.Built) []cha
 	return mailboxes
 }
 
-// applyServices keeps the service supervisors whose definition (and the
-// settings their actors use) did not change, stops the others and starts
-// the new ones. seed gives the known push/local replicas of a node.
-func (t *Tree) applyServices(cfg *config.Config, seed func(probe, node string) []storage.Replica) {
-	factory := t.deps.ProbeFactory
-	if factory == nil {
-		factory = realProbes(cfg, t.logger, t.Metrics)
-	}
-	poolFP := fmt.Sprint(cfg.Metrics.PollParallelism, "/", cfg.Metrics.ScriptParallelism)
-	oldPools := t.pools
-	if t.pools == nil || t.pools.fp != poolFP {
-		polls, scripts := countReplicas(cfg)
-		p := &poolUnit{fp: poolFP, sup: suture.New("pools", t.spec()),
-			poll:   replica.NewPool("poll", cfg.Metrics.PollParallelism, max(2*polls, 1024)),
-			script: replica.NewPool("script", cfg.Metrics.ScriptParallelism, max(2*scripts, 64))}
-		for _, pool := range []*replica.Pool{p.poll, p.script} {
-			for _, w := range pool.Workers() {
-				p.sup.Add(w)
-			}
-		}
-		p.token = t.probes.Add(p.sup)
-		t.pools = p
-	}
-	queues := newQueueChecks(cfg, t.logger)
-	next := map[string]*serviceUnit{}
-	for _, svc := range cfg.Probe.Services {
-		fp := serviceFP(cfg, svc, poolFP)
-		if u, ok := t.services[svc.ID]; ok && u.fp == fp {
-			next[svc.ID] = u
-			continue
-		}
-		u := t.buildService(cfg, svc, factory, queues, seed)
-		u.fp = fp
-		if u.actors > 0 {
-			u.token = t.probes.Add(u.sup)
-		}
-		next[svc.ID] = u
-	}
-	for id, u := range t.services {
-		if n, ok := next[id]; (!ok || n != u) && u.actors > 0 {
-			_ = t.probes.RemoveAndWait(u.token, 5*time.Second)
-		}
-	}
-	if oldPools != nil && oldPools != t.pools {
-		_ = t.probes.RemoveAndWait(oldPools.token, 5*time.Second)
-	}
-	t.services = next
-	var nodes []*nodeactor.Actor
-	for _, u := range next {
-		nodes = append(nodes, u.nodes...)
-	}
-	t.Router.p.Store(nodeactor.NewRouter(cfg, nodes))
-}
-
-// buildService makes one service supervisor with its replica, node and
-// queue checker actors.
-func (t *Tree) buildService(cfg *config.Config, svc config.Service, factory ProbeFactory, queues *queueChecks, seed func(probe, node string) []storage.Replica) *serviceUnit {
-	u := &serviceUnit{sup: suture.New("service "+svc.ID, t.spec())}
-	inbox := t.State.Inbox()
-	for _, node := range svc.Nodes {
-		switch node.Mode {
-		case config.ModePoll:
-			for _, r := range node.Replicas {
-				u.sup.Add(replica.New(replica.Spec{
-					Key:       messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: r.ID},
-					Prober:    factory.Poll(svc, node, r),
-					Pool:      t.pools.poll,
-					Interval:  cfg.Metrics.PollInterval,
-					Retries:   cfg.Metrics.PollRetry,
-					RetryWait: cfg.Metrics.PollRetryWait,
-					Out:       inbox,
-					Logger:    t.logger,
-				}))
-				u.actors++
-			}
-		case config.ModePush, config.ModeLocal:
-			delay := cfg.Metrics.PushDelayDead
-			if node.Mode == config.ModeLocal {
-				delay = cfg.Metrics.LocalDelayDead
-			}
-			signals := queues.signals(node)
-			a := nodeactor.New(nodeactor.Spec{
-				Probe: svc.ID, Node: node.ID, Mode: node.Mode, DelayDead: delay,
-				CPUSickAbove: cfg.Metrics.PushSystemCPUSickAbove, RAMSickAbove: cfg.Metrics.PushSystemRAMSickAbove,
-				MaxReplicas: cfg.Metrics.PushReplicasMax, Out: inbox, Logger: t.logger,
-				Restore: seed(svc.ID, node.ID), QueueSignals: signals,
-				Reseed: func() []storage.Replica { return seedFromSnapshot(t.Published.Latest(), svc.ID, node.ID) },
-			})
-			u.sup.Add(a)
-			u.nodes = append(u.nodes, a)
-			u.actors++
-			if signals != nil {
-				c := queues.checker(svc, node, signals, a.Mailbox())
-				u.sup.Add(c)
-				u.checkers = append(u.checkers, c)
-			}
-		case config.ModeScript:
-			for i := range node.Scripts {
-				u.sup.Add(replica.New(replica.Spec{
-					Key:      messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: itoa(i)},
-					Prober:   factory.Script(svc, node, i),
-					Pool:     t.pools.script,
-					Interval: cfg.Metrics.ScriptInterval,
-					Out:      inbox,
-					Logger:   t.logger,
-				}))
-				u.actors++
-			}
-		}
-	}
-	return u
-}
-
-// serviceFP fingerprints a service and every setting its actors use.
-func serviceFP(cfg *config.Config, svc config.Service, poolFP string) string {
-	b, _ := json.Marshal(struct {
-		Service config.Service
-		Metrics config.Metrics
-		Plugin  *config.RabbitMQ
-		PageURL string
-		Pools   string
-	}{svc, cfg.Metrics, cfg.Plugins.RabbitMQ, cfg.Branding.PageURL, poolFP})
-	return string(b)
-}
+// removeTimeout bounds how long a reload waits for a stopped actor.
+const removeTimeout = 5 * time.Second
 
 // notifierFP fingerprints one notifier's section and the branding it uses.
 func notifierFP(cfg *config.Config, kind string) string {
