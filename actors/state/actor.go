@@ -167,10 +167,12 @@ func (a *Actor) Serve(ctx context.Context) error {
 			a.finalFlush(model)
 			return ctx.Err()
 		case msg := <-a.inbox:
-			if a.command(model, msg) {
-				// Answered commands are visible at once.
+			if handled, answer := a.command(model, msg); handled {
+				// A command's effect is published before it is answered,
+				// so a client reads its own write.
 				a.published.store(model.Snapshot())
 				lastPublish = time.Now()
+				answer()
 				continue
 			}
 			a.apply(model, msg, time.Now())
@@ -207,12 +209,13 @@ func (a *Actor) Serve(ctx context.Context) error {
 	}
 }
 
-// command handles the Manager API messages, which carry a reply channel,
-// and reports whether msg was one. The reply comes from the store writer
-// once the change is durable (or at once when there is no store). When the
-// writer has no room the command is refused with ErrBusy before it changes
+// command handles the Manager API messages, which carry a reply channel.
+// It reports whether msg was one, and returns the answer to run once the
+// change is published: the reply comes from the store writer once the
+// change is durable (or at once when there is no store). When the writer
+// has no room the command is refused with ErrBusy before it changes
 // anything.
-func (a *Actor) command(model *Model, msg messages.StateMessage) bool {
+func (a *Actor) command(model *Model, msg messages.StateMessage) (handled bool, answer func()) {
 	var reply chan<- error
 	switch m := msg.(type) {
 	case messages.AnnouncementAdd:
@@ -222,23 +225,21 @@ func (a *Actor) command(model *Model, msg messages.StateMessage) bool {
 	case messages.AnnouncementRemove:
 		reply = m.Reply
 		if !model.HasAnnouncement(m.ID) {
-			reply <- messages.ErrUnknownAnnouncement
-			return true
+			return true, func() { reply <- messages.ErrUnknownAnnouncement }
 		}
 	default:
-		return false
+		return false, nil
 	}
 	if a.writer != nil && !a.writer.Room() {
-		reply <- messages.ErrBusy
-		return true
+		return true, func() { reply <- messages.ErrBusy }
 	}
 	model.Apply(msg, time.Now())
 	if a.writer == nil {
-		reply <- nil
-		return true
+		return true, func() { reply <- nil }
 	}
-	a.flush(model, reply)
-	return true
+	// Handed to the writer only after the publication, so that even a
+	// fast store cannot answer before the change is visible.
+	return true, func() { a.flush(model, reply) }
 }
 
 // flush hands pending changes to the writer if it has room; otherwise they
