@@ -49,14 +49,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-const configTemplate = `
-[server]
-log_level = "debug"
-inet = "127.0.0.1:%d"
-manager_token = "m"
-reporter_token = "r"
-
-[assets]
+// testBranding is the [assets] and [branding] part of every test config.
+const testBranding = `[assets]
 
 [branding]
 page_title = "E2E"
@@ -68,6 +62,16 @@ logo_color = "#000"
 logo_url = "http://status.test/logo.png"
 website_url = "http://status.test"
 support_url = "mailto:ops@status.test"
+`
+
+const configTemplate = `
+[server]
+log_level = "debug"
+inet = "127.0.0.1:%d"
+manager_token = "m"
+reporter_token = "r"
+
+` + testBranding + `
 
 [metrics]
 poll_interval = 1

@@ -24,18 +24,7 @@ inet = "127.0.0.1:%d"
 manager_token = "m"
 reporter_token = "r"
 
-[assets]
-
-[branding]
-page_title = "Restart"
-page_url = "http://status.test"
-company_name = "Test"
-icon_color = "#000"
-icon_url = "http://status.test/icon.png"
-logo_color = "#000"
-logo_url = "http://status.test/logo.png"
-website_url = "http://status.test"
-support_url = "mailto:ops@status.test"
+` + testBranding + `
 
 [metrics]
 poll_interval = 1
