@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -136,16 +137,58 @@ func nonNullArrays(s *jsonschema.Schema) {
 type mcpSessionCloser struct {
 	srv    *mcp.Server
 	hooked atomic.Pointer[http.Server]
+
+	// mu guards inflight and closing: the cancel functions of MCP requests
+	// being served, and whether the server is shutting down.
+	mu       sync.Mutex
+	inflight map[*int]context.CancelFunc
+	closing  map[*http.Server]bool
 }
 
 func (m *mcpSessionCloser) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hs, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && hs != nil &&
-			m.hooked.Load() != hs && m.hooked.Swap(hs) != hs {
-			hs.RegisterOnShutdown(m.closeAll)
+		hs, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+		if hs != nil && m.hooked.Load() != hs && m.hooked.Swap(hs) != hs {
+			hs.RegisterOnShutdown(func() { m.shutdown(hs) })
 		}
-		next.ServeHTTP(w, r)
+		// Every MCP request runs under a context that shutdown cancels, so
+		// a stream that started just as the server began to stop ends too;
+		// requests arriving after that are refused.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		key := new(int)
+		m.mu.Lock()
+		if m.closing[hs] {
+			m.mu.Unlock()
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		if m.inflight == nil {
+			m.inflight = map[*int]context.CancelFunc{}
+		}
+		m.inflight[key] = cancel
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			delete(m.inflight, key)
+			m.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// shutdown closes every session and cancels every MCP request in flight.
+func (m *mcpSessionCloser) shutdown(hs *http.Server) {
+	m.mu.Lock()
+	if m.closing == nil {
+		m.closing = map[*http.Server]bool{}
+	}
+	m.closing[hs] = true
+	for _, cancel := range m.inflight {
+		cancel()
+	}
+	m.mu.Unlock()
+	m.closeAll()
 }
 
 func (m *mcpSessionCloser) closeAll() {
