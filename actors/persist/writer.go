@@ -76,7 +76,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 func (w *Writer) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	for {
+	for ctx.Err() == nil {
 		select {
 		case r := <-w.inbox:
 			w.write(ctx, r)
@@ -86,13 +86,24 @@ func (w *Writer) drain() {
 	}
 }
 
+// writeTimeout bounds one store write. Writes do not use the actor's
+// context: a batch received while the actor is being stopped must still be
+// written, not failed for a cancellation.
+const writeTimeout = 10 * time.Second
+
+func (w *Writer) apply(b storage.Batch) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	return w.store.Apply(ctx, b)
+}
+
 func (w *Writer) write(ctx context.Context, r Request) {
-	err := w.store.Apply(ctx, r.Batch)
+	err := w.apply(r.Batch)
 	if err != nil && r.Reply == nil && ctx.Err() == nil {
 		t := time.NewTimer(time.Second)
 		select {
 		case <-t.C:
-			err = w.store.Apply(ctx, r.Batch)
+			err = w.apply(r.Batch)
 		case <-ctx.Done():
 			t.Stop()
 		}
