@@ -24,9 +24,7 @@ type gotify struct {
 func newGotify(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Gotify
 	errs := checkHTTPURL("notify.gotify.app_url", c.AppURL)
-	if strings.TrimSpace(c.AppToken) == "" {
-		errs = append(errs, config.Problem{Path: "notify.gotify.app_token", Message: "is required and must not be empty"})
-	}
+	errs = append(errs, requireText("notify.gotify.app_token", c.AppToken)...)
 	if errs != nil {
 		return nil, errs
 	}

@@ -115,10 +115,7 @@ func TestGotifyRootURLAndFailure(t *testing.T) {
 
 func TestGotifyConfigProblems(t *testing.T) {
 	_, errs := newGotify(&config.Notify{Gotify: &config.Gotify{AppURL: "ftp://push.example.com/"}}, tDeps(nil))
-	var paths []string
-	for _, e := range errs {
-		paths = append(paths, e.Path)
-	}
+	paths := problemPaths(errs)
 	if want := []string{"notify.gotify.app_url", "notify.gotify.app_token"}; !slices.Equal(paths, want) {
 		t.Fatalf("problems at %v, want %v", paths, want)
 	}

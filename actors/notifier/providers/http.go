@@ -81,3 +81,12 @@ func checkHTTPURL(path, raw string) config.Errors {
 	}
 	return nil
 }
+
+// requireText reports a problem when a required text key is empty or only
+// blank (every provider words and checks this the same way).
+func requireText(path, value string) config.Errors {
+	if strings.TrimSpace(value) == "" {
+		return config.Errors{{Path: path, Message: "is required and must not be empty"}}
+	}
+	return nil
+}

@@ -46,12 +46,8 @@ type matrixEvent struct {
 func newMatrix(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Matrix
 	errs := checkHTTPURL("notify.matrix.homeserver_url", c.HomeserverURL)
-	if strings.TrimSpace(c.AccessToken) == "" {
-		errs = append(errs, config.Problem{Path: "notify.matrix.access_token", Message: "is required and must not be empty"})
-	}
-	if strings.TrimSpace(c.RoomID) == "" {
-		errs = append(errs, config.Problem{Path: "notify.matrix.room_id", Message: "is required and must not be empty"})
-	}
+	errs = append(errs, requireText("notify.matrix.access_token", c.AccessToken)...)
+	errs = append(errs, requireText("notify.matrix.room_id", c.RoomID)...)
 	if errs != nil {
 		return nil, errs
 	}

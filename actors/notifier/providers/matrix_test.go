@@ -189,10 +189,7 @@ func TestMatrixFailure(t *testing.T) {
 
 func TestMatrixConfigProblems(t *testing.T) {
 	_, errs := newMatrix(&config.Notify{Matrix: &config.Matrix{HomeserverURL: "matrix.example.org"}}, tDeps(nil))
-	var paths []string
-	for _, e := range errs {
-		paths = append(paths, e.Path)
-	}
+	paths := problemPaths(errs)
 	if want := []string{"notify.matrix.homeserver_url", "notify.matrix.access_token", "notify.matrix.room_id"}; !slices.Equal(paths, want) {
 		t.Fatalf("problems at %v, want %v", paths, want)
 	}

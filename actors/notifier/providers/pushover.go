@@ -42,16 +42,12 @@ type pushover struct {
 func newPushover(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Pushover
 	var errs config.Errors
-	if strings.TrimSpace(c.AppToken) == "" {
-		errs = append(errs, config.Problem{Path: "notify.pushover.app_token", Message: "is required and must not be empty"})
-	}
+	errs = append(errs, requireText("notify.pushover.app_token", c.AppToken)...)
 	if len(c.UserKeys) == 0 {
 		errs = append(errs, config.Problem{Path: "notify.pushover.user_keys", Message: "must list at least one user key"})
 	}
 	for i, k := range c.UserKeys {
-		if strings.TrimSpace(k) == "" {
-			errs = append(errs, config.Problem{Path: fmt.Sprintf("notify.pushover.user_keys[%d]", i), Message: "must not be empty"})
-		}
+		errs = append(errs, requireText(fmt.Sprintf("notify.pushover.user_keys[%d]", i), k)...)
 	}
 	if errs != nil {
 		return nil, errs

@@ -405,10 +405,7 @@ func TestPushoverConfigProblems(t *testing.T) {
 	for _, tc := range cases {
 		c := tc.c
 		_, errs := newPushover(&config.Notify{Pushover: &c}, tDeps(nil))
-		var paths []string
-		for _, e := range errs {
-			paths = append(paths, e.Path)
-		}
+		paths := problemPaths(errs)
 		if !slices.Equal(paths, tc.paths) {
 			t.Errorf("%s: problems at %v, want %v", tc.name, paths, tc.paths)
 		}

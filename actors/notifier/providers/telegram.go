@@ -56,9 +56,7 @@ func newTelegram(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	if c.BotToken == "" || strings.ContainsFunc(c.BotToken, func(r rune) bool { return r <= ' ' || r == '/' || r == 0x7f }) {
 		errs = append(errs, config.Problem{Path: "notify.telegram.bot_token", Message: "must be a bot token (no spaces or slashes)"})
 	}
-	if strings.TrimSpace(c.ChatID) == "" {
-		errs = append(errs, config.Problem{Path: "notify.telegram.chat_id", Message: "must not be empty"})
-	}
+	errs = append(errs, requireText("notify.telegram.chat_id", c.ChatID)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/twilio/twilio-go"
 	twclient "github.com/twilio/twilio-go/client"
@@ -36,13 +35,9 @@ func newTwilio(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 		errs = append(errs, config.Problem{Path: "notify.twilio.to", Message: "must list at least one phone number"})
 	}
 	for i, to := range c.To {
-		if strings.TrimSpace(to) == "" {
-			errs = append(errs, config.Problem{Path: fmt.Sprintf("notify.twilio.to[%d]", i), Message: "must not be empty"})
-		}
+		errs = append(errs, requireText(fmt.Sprintf("notify.twilio.to[%d]", i), to)...)
 	}
-	if c.ServiceSID == "" {
-		errs = append(errs, config.Problem{Path: "notify.twilio.service_sid", Message: "must not be empty"})
-	}
+	errs = append(errs, requireText("notify.twilio.service_sid", c.ServiceSID)...)
 	// The SDK refuses credentials with other characters, and the account
 	// SID is a path segment.
 	if !alphanumeric(c.AccountSID) {

@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/vigil-go/vigil/actors/notifier"
 	"github.com/vigil-go/vigil/config"
@@ -34,12 +33,8 @@ type webexMessage struct {
 func newWebex(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Webex
 	errs := checkHTTPURL("notify.webex.endpoint_url", c.EndpointURL)
-	if strings.TrimSpace(c.Token) == "" {
-		errs = append(errs, config.Problem{Path: "notify.webex.token", Message: "is required and must not be empty"})
-	}
-	if strings.TrimSpace(c.RoomID) == "" {
-		errs = append(errs, config.Problem{Path: "notify.webex.room_id", Message: "is required and must not be empty"})
-	}
+	errs = append(errs, requireText("notify.webex.token", c.Token)...)
+	errs = append(errs, requireText("notify.webex.room_id", c.RoomID)...)
 	if errs != nil {
 		return nil, errs
 	}

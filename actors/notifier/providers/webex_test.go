@@ -139,10 +139,7 @@ func TestWebexFailure(t *testing.T) {
 
 func TestWebexConfigProblems(t *testing.T) {
 	_, errs := newWebex(&config.Notify{Webex: &config.Webex{EndpointURL: "mailto:x@example.com"}}, tDeps(nil))
-	var paths []string
-	for _, e := range errs {
-		paths = append(paths, e.Path)
-	}
+	paths := problemPaths(errs)
 	if want := []string{"notify.webex.endpoint_url", "notify.webex.token", "notify.webex.room_id"}; !slices.Equal(paths, want) {
 		t.Fatalf("problems at %v, want %v", paths, want)
 	}

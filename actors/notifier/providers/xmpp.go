@@ -69,9 +69,7 @@ func newXMPP(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	if _, _, _, ok := parseJID(c.To); !ok {
 		errs = append(errs, config.Problem{Path: "notify.xmpp.to", Message: fmt.Sprintf("must be a JID such as ops@example.com (got %q)", c.To)})
 	}
-	if c.XMPPPassword == "" {
-		errs = append(errs, config.Problem{Path: "notify.xmpp.xmpp_password", Message: "is required and must not be empty"})
-	}
+	errs = append(errs, requireText("notify.xmpp.xmpp_password", c.XMPPPassword)...)
 	if errs != nil {
 		return nil, errs
 	}

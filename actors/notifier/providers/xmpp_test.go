@@ -66,10 +66,7 @@ func TestXMPPConfigProblems(t *testing.T) {
 	for _, tc := range cases {
 		c := tc.c
 		_, errs := newXMPP(&config.Notify{XMPP: &c}, tDeps(nil))
-		var paths []string
-		for _, e := range errs {
-			paths = append(paths, e.Path)
-		}
+		paths := problemPaths(errs)
 		if !slices.Equal(paths, tc.paths) {
 			t.Errorf("%s: problems at %v, want %v", tc.name, paths, tc.paths)
 		}

@@ -31,12 +31,8 @@ func newZulip(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	if c.BotEmail == "" || strings.ContainsAny(c.BotEmail, ":\r\n") {
 		errs = append(errs, config.Problem{Path: "notify.zulip.bot_email", Message: fmt.Sprintf("must be the bot's email address (got %q)", c.BotEmail)})
 	}
-	if c.BotAPIKey == "" {
-		errs = append(errs, config.Problem{Path: "notify.zulip.bot_api_key", Message: "must not be empty"})
-	}
-	if c.Channel == "" {
-		errs = append(errs, config.Problem{Path: "notify.zulip.channel", Message: "must not be empty"})
-	}
+	errs = append(errs, requireText("notify.zulip.bot_api_key", c.BotAPIKey)...)
+	errs = append(errs, requireText("notify.zulip.channel", c.Channel)...)
 	endpoint := ""
 	if e := checkHTTPURL("notify.zulip.api_url", c.APIURL); e != nil {
 		errs = append(errs, e...)
