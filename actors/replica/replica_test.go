@@ -184,12 +184,15 @@ func TestPanickingReplicaRestarts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		var panics atomic.Int64
+		var panics, backoffs atomic.Int64
 		sup := suture.New("service", suture.Spec{
 			FailureThreshold: 2, FailureBackoff: 15 * time.Second, FailureDecay: 30,
 			EventHook: func(e suture.Event) {
-				if _, ok := e.(suture.EventServicePanic); ok {
+				switch e.(type) {
+				case suture.EventServicePanic:
 					panics.Add(1)
+				case suture.EventBackoff:
+					backoffs.Add(1)
 				}
 			},
 		})
@@ -214,6 +217,9 @@ func TestPanickingReplicaRestarts(t *testing.T) {
 		}
 		if panics.Load() != 5 {
 			t.Fatalf("saw %d panics, want 5", panics.Load())
+		}
+		if backoffs.Load() == 0 {
+			t.Fatal("repeated panics never made the supervisor back off")
 		}
 		if badN == 0 {
 			t.Fatal("panicking replica was never restarted into a working state")
