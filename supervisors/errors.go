@@ -1,8 +1,6 @@
 package supervisors
 
 import (
-	"strconv"
-
 	"github.com/thejerf/suture/v4"
 )
 
@@ -26,8 +24,6 @@ func (e *FatalError) Error() string { return e.Err.Error() }
 func (e *FatalError) Unwrap() []error {
 	return []error{e.Err, suture.ErrTerminateSupervisorTree}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // DefaultGCPercent is the garbage collector target the vigil command uses
 // when GOGC is not set: thousands of small, long-lived actors make the heap

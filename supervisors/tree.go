@@ -2,13 +2,17 @@
 // configuration and wires every actor with its explicit dependencies:
 //
 //	root
+//	├── store writer              when a store is configured
 //	├── state                     central state actor
 //	├── probes
 //	│   ├── pools                 poll and script worker pools
-//	│   └── service <id> …        one supervisor per configured service,
-//	│                             one replica actor per poll/script replica
+//	│   └── service <id> …        one supervisor per configured service:
+//	│                             a replica actor per poll/script replica,
+//	│                             a node actor per push/local node, and a
+//	│                             queue checker per node with a RabbitMQ queue
 //	├── notifiers                 one actor per configured notifier
-//	└── web                       the HTTP server
+//	├── web                       the HTTP server
+//	└── config watcher            added by the command
 //
 // Build constructs the tree; Tree.Reload moves a running tree to a new
 // configuration, rebuilding only the actors whose definition changed (the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func (f *fakeFactory) Poll(_ config.Service, _ config.Node, r config.Replica) re
 }
 
 func (f *fakeFactory) Script(_ config.Service, n config.Node, i int) replica.Prober {
-	return f.get(n.ID + "#" + itoa(i))
+	return f.get(n.ID + "#" + strconv.Itoa(i))
 }
 
 func treeConfig(hook string) *config.Config {

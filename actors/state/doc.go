@@ -1,22 +1,32 @@
 // Package state is the central state actor.
 //
-// Owns: every replica, node, service and general status (the Model), and the
-// generation counter of published snapshots. Nothing else holds status state.
+// Owns: every replica, node, service and general status (the Model), the
+// announcements, the alerting state (last status evaluated, reminder
+// counters and times, the ignore window), what changed since the last
+// store write, and the generation counter of published snapshots. Nothing
+// else holds status state.
 //
-// Receives: messages.StateMessage values on its inbox — ReplicaProbed from
-// replica actors, and its own Tick every 10 seconds.
+// Receives, on its inbox (messages.StateMessage): ReplicaProbed from
+// replica actors; ReplicaUpdated and ReplicaRemoved from node actors;
+// AnnouncementAdd, AnnouncementRemove and IgnoreSet from the web layer
+// (Manager API, answered on their reply channel); and its own Tick every
+// 10 seconds. On a separate control channel: configuration reloads
+// (Reconfigure, request/reply).
 //
-// Sends: messages.Transition to every subscriber mailbox with a non-blocking
-// send (a full mailbox drops the transition and counts it; notifier actors
-// keep their mailboxes drained), and immutable messages.Snapshot values to a
-// Published holder that the web layer reads without ever waiting on the
-// actor.
+// Sends: messages.Notification to every notifier mailbox without ever
+// blocking (a full mailbox loses its oldest entry, counted by Dropped);
+// batches of changes to the store writer (actors/persist), at most once a
+// second and at once for notifications and Manager API changes, only when
+// the writer has room; immutable messages.Snapshot values to a Published
+// holder that the web layer reads without ever waiting on the actor.
 //
 // Backpressure: senders block on the inbox (guarded by their own context);
 // the actor only does in-memory work per message, so the inbox drains fast.
 // Snapshots are coalesced: a change after a quiet period is published at
-// once, further changes at most once per PublishEvery.
+// once, further changes at most once per PublishEvery; a Manager API change
+// is published before it is answered.
 //
-// Restart: Serve rebuilds the model from the configuration; probes
-// repopulate it within one interval.
+// Restart: Serve rebuilds the model from the configuration and the store
+// (when there is one); probes repopulate the rest within one interval. The
+// startup notification is sent by the first run of the process only.
 package state
