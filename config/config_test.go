@@ -177,12 +177,45 @@ func TestMultipleProblems(t *testing.T) {
 	}
 }
 
+// TestOriginalSample loads the original Vigil's published sample with every
+// section enabled: no error, one warning per placeholder that cannot work,
+// and every value as written.
 func TestOriginalSample(t *testing.T) {
 	cfg, warnings := mustLoad(t, "original-sample.cfg", nil)
-	if len(warnings) != 0 {
-		t.Errorf("unexpected warnings: %v", warnings)
+	const guessable = "is the example value from the original Vigil's sample config.cfg: anyone who has read it"
+	const placeholder = "is the placeholder from the original Vigil's sample config.cfg, not a real credential"
+	want := []struct{ path, reason string }{
+		{"server.manager_token", guessable},
+		{"server.reporter_token", guessable},
+		{"plugins.rabbitmq.auth_password", placeholder},
+		{"notify.email.smtp_password", placeholder},
+		{"notify.twilio.account_sid", `must be letters and digits only, such as AC followed by 32 hexadecimal digits (got "account-sid")`},
+		{"notify.twilio.auth_token", placeholder},
+		{"notify.slack.hook_url", placeholder},
+		{"notify.zulip.bot_api_key", placeholder},
+		{"notify.telegram.bot_token", placeholder},
+		{"notify.pushover.app_token", placeholder},
+		{"notify.gotify.app_token", placeholder},
+		{"notify.xmpp.xmpp_password", placeholder},
+		{"notify.matrix.access_token", placeholder},
+		{"notify.webex.token", placeholder},
+		{"notify.webhook.hook_url", placeholder},
 	}
-	if cfg.Server.LogLevel != "debug" || cfg.Server.Inet != "[::1]:8080" || cfg.Server.MCPServer {
+	if len(warnings) != len(want) {
+		t.Errorf("%d warnings, want %d:\n%s", len(warnings), len(want), warningLines(warnings))
+	}
+	for i, w := range want {
+		if i >= len(warnings) || warnings[i].Path != w.path || !strings.Contains(warnings[i].Message, w.reason) {
+			t.Errorf("warning %d: want %s: …%s…\ngot:\n%s", i, w.path, w.reason, warningLines(warnings))
+			break
+		}
+	}
+
+	wantServer := Server{
+		LogLevel: "debug", Inet: "[::1]:8080", Workers: 4, MetricsEnabled: true,
+		ManagerToken: "REPLACE_THIS_WITH_A_VERY_SECRET_KEY", ReporterToken: "REPLACE_THIS_WITH_A_SECRET_KEY",
+	}
+	if cfg.Server != wantServer {
 		t.Errorf("server = %+v", cfg.Server)
 	}
 	if cfg.Branding.SupportURL != "mailto:support@acme.example" {
@@ -191,36 +224,93 @@ func TestOriginalSample(t *testing.T) {
 	if got := cfg.Metrics.PushSystemCPUSickAbove; got != float32(0.90) {
 		t.Errorf("push_system_cpu_sick_above = %v", got)
 	}
-	if cfg.Notify == nil || cfg.Notify.Email == nil || cfg.Notify.Slack == nil ||
-		cfg.Notify.Pushover == nil || cfg.Notify.Webhook == nil {
-		t.Fatalf("notify = %+v", cfg.Notify)
+	wantRabbit := &RabbitMQ{
+		APIURL: "http://127.0.0.1:15672/", AuthUsername: "rabbitmq-administrator", AuthPassword: "RABBITMQ_ADMIN_PASSWORD",
+		Virtualhost: "acme", QueueReadyHealthyBelow: 500, QueueNackHealthyBelow: 100,
+		QueueReadyDeadAbove: 20000, QueueNackDeadAbove: 5000, QueueLoadedRetryDelay: 500 * time.Millisecond,
 	}
-	// Commented-out sections stay absent.
-	if cfg.Notify.Twilio != nil || cfg.Notify.Telegram != nil || cfg.Notify.XMPP != nil {
-		t.Error("commented-out notifier decoded")
+	if !reflect.DeepEqual(cfg.Plugins.RabbitMQ, wantRabbit) {
+		t.Errorf("rabbitmq = %+v", cfg.Plugins.RabbitMQ)
 	}
+	wantNotify := &Notify{
+		StartupNotification: true, ReminderInterval: 300 * time.Second,
+		ReminderBackoffFunction: "linear", ReminderBackoffLimit: 3,
+		Email: &Email{
+			To: "status@acme.example", From: "status@acme.example", SMTPHost: "localhost", SMTPPort: 587,
+			SMTPUsername: "user-access", SMTPPassword: "user-password", SMTPEncrypt: false,
+		},
+		Twilio: &Twilio{
+			To: []string{"+336xxxxxxx", "+337xxxxxxx"}, ServiceSID: "service-sid",
+			AccountSID: "account-sid", AuthToken: "auth-token", RemindersOnly: true,
+		},
+		Slack: &Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true},
+		Zulip: &Zulip{
+			BotEmail: "bot-name@domain.zulipchat.com", BotAPIKey: "xxxx", Channel: "vigil",
+			APIURL: "https://domain.zulipchat.com/api/v1/",
+		},
+		Telegram: &Telegram{BotToken: "xxxxxxxxxx:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", ChatID: "xxxxxxxxx"},
+		Pushover: &Pushover{AppToken: "xxxx", UserKeys: []string{"xxxx"}},
+		Gotify:   &Gotify{AppURL: "https://push.gotify.net/", AppToken: "xxxx"},
+		XMPP:     &XMPP{From: "vigil@acme.example", To: "oncall@acme.example", XMPPPassword: "xmpp-password"},
+		Matrix:   &Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "xxxx", RoomID: "!abc123:matrix.org"},
+		Webex:    &Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "xxxxx", RoomID: "yyyyy"},
+		Webhook:  &Webhook{HookURL: "https://domain.com/webhooks/xxxx"},
+	}
+	if !reflect.DeepEqual(cfg.Notify, wantNotify) {
+		t.Errorf("notify =\n%+v\nwant\n%+v", cfg.Notify, wantNotify)
+	}
+
 	var ids []string
 	for _, s := range cfg.Probe.Services {
-		ids = append(ids, s.ID)
+		var nodes []string
+		for _, n := range s.Nodes {
+			nodes = append(nodes, n.ID+"/"+string(n.Mode))
+		}
+		ids = append(ids, s.ID+":"+strings.Join(nodes, ","))
 	}
-	if want := []string{"web", "relay", "internal", "plugin"}; !reflect.DeepEqual(ids, want) {
-		t.Errorf("services = %v, want %v", ids, want)
+	wantIDs := []string{
+		"web:router/poll,load-balancer/poll,help/poll,api/poll,status/poll",
+		"relay:socket-client/push",
+		"internal:gateway/local,capacity/local",
+		"plugin:plugin-health/script",
 	}
-	bastion := cfg.Probe.Services[0].Nodes[2]
-	if want := []Replica{{ID: "ssh://bastion.acme.example:22", Kind: KindSSH, Host: "bastion.acme.example", Port: "22"}}; !reflect.DeepEqual(bastion.Replicas, want) {
-		t.Errorf("ssh replicas = %+v", bastion.Replicas)
+	if !reflect.DeepEqual(ids, wantIDs) {
+		t.Errorf("services = %v, want %v", ids, wantIDs)
+	}
+	var kinds []ReplicaKind
+	for _, n := range cfg.Probe.Services[0].Nodes {
+		for _, r := range n.Replicas {
+			kinds = append(kinds, r.Kind)
+		}
+	}
+	if want := []ReplicaKind{KindICMP, KindICMP, KindTCP, KindTCP, KindTCP, KindTCP, KindHTTP, KindHTTP}; !reflect.DeepEqual(kinds, want) {
+		t.Errorf("replica kinds = %v, want %v", kinds, want)
 	}
 	status := cfg.Probe.Services[0].Nodes[4]
 	if status.HTTPBodyHealthyMatch == nil || !status.HTTPBodyHealthyMatch.MatchString("User-agent: *") {
 		t.Errorf("http_body_healthy_match = %v", status.HTTPBodyHealthyMatch)
 	}
+	push := cfg.Probe.Services[1].Nodes[0]
+	if !push.RevealReplicaName || push.RabbitMQQueue != "client" || *push.RabbitMQQueueNackHealthyBelow != 100 || *push.RabbitMQQueueNackDeadAbove != 1000 {
+		t.Errorf("push node = %+v", push)
+	}
 	script := cfg.Probe.Services[3].Nodes[0]
-	if len(script.Scripts) != 1 || !strings.Contains(script.Scripts[0], `if [ -z "$status" ]; then`) {
-		t.Errorf("scripts = %q", script.Scripts)
+	if len(script.Scripts) != 1 || !strings.Contains(script.Scripts[0], `if [ -z "$status" ]; then`) ||
+		strings.Count(script.Scripts[0], "\n") < 10 || script.LinkLabel != "See status details" {
+		t.Errorf("script node = %+v", script)
 	}
 	if got := cfg.PollReplicaCount(); got != 8 {
 		t.Errorf("PollReplicaCount() = %d, want 8", got)
 	}
+}
+
+// warningLines formats warnings one per line, for failure messages.
+func warningLines(ws []Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString("  " + w.String() + "\n")
+	}
+	return b.String()
 }
 
 func TestEveryKey(t *testing.T) {
@@ -298,14 +388,14 @@ func TestEveryKey(t *testing.T) {
 		},
 		Twilio: &Twilio{
 			To: []string{"+33600000001", "+33600000002"}, ServiceSID: "service-sid",
-			AccountSID: "account-sid", AuthToken: "auth-token", RemindersOnly: true,
+			AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "0123456789abcdef0123456789abcdef", RemindersOnly: true,
 		},
-		Slack: &Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true, RemindersOnly: true},
+		Slack: &Slack{HookURL: "https://hooks.slack.com/services/T0000/B0000/everykey", MentionChannel: true, RemindersOnly: true},
 		Zulip: &Zulip{
 			BotEmail: "bot@example.zulipchat.com", BotAPIKey: "zulip-key", Channel: "vigil",
 			APIURL: "https://example.zulipchat.com/api/v1/", RemindersOnly: true,
 		},
-		Telegram: &Telegram{BotToken: "bot-token", ChatID: "@example", MessageThreadID: &threadID, RemindersOnly: true},
+		Telegram: &Telegram{BotToken: "123456:every-key_token", ChatID: "@example", MessageThreadID: &threadID, RemindersOnly: true},
 		Pushover: &Pushover{AppToken: "pushover-token", UserKeys: []string{"key-1", "key-2", "key-3"}, RemindersOnly: true},
 		Gotify:   &Gotify{AppURL: "https://push.example.com/", AppToken: "gotify-token", RemindersOnly: true},
 		XMPP:     &XMPP{To: "oncall@example.com", From: "vigil@example.com", XMPPPassword: "xmpp-secret", RemindersOnly: true},
@@ -603,15 +693,22 @@ func TestInterpolationInConfig(t *testing.T) {
 		"BAD{NAME}=x",
 	}
 	extra := "# a comment mentioning ${PLAIN} and ${WEIRD} is harmless\n"
-	cfg, _, err := parseWith(t, "${VIGIL_MANAGER_TOKEN}", "${UNDEFINED_VAR}-$PLAIN-$$", extra, environ)
+	text := strings.Replace(minimalText, `company_name = "Example"`, `company_name = "${UNDEFINED_VAR}-$PLAIN-$$"`, 1)
+	text = strings.NewReplacer("MANAGER", "${VIGIL_MANAGER_TOKEN}", "REPORTER", "r", "EXTRA", extra).Replace(text)
+	cfg, warnings, err := Parse([]byte(text), ".", environ)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Server.ManagerToken != "abc" {
 		t.Errorf("manager_token = %q, want abc", cfg.Server.ManagerToken)
 	}
-	if want := "${UNDEFINED_VAR}-$PLAIN-$$"; cfg.Server.ReporterToken != want {
-		t.Errorf("reporter_token = %q, want %q", cfg.Server.ReporterToken, want)
+	// An undefined variable outside secrets stays as written, with a
+	// warning; comments are not values and never warn.
+	if want := "${UNDEFINED_VAR}-$PLAIN-$$"; cfg.Branding.CompanyName != want {
+		t.Errorf("company_name = %q, want %q", cfg.Branding.CompanyName, want)
+	}
+	if len(warnings) != 1 || warnings[0].String() != "branding.company_name: environment variable UNDEFINED_VAR is not set; ${UNDEFINED_VAR} is kept as written" {
+		t.Errorf("warnings:\n%s", warningLines(warnings))
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -12,6 +13,7 @@ import (
 // collecting every problem and warning on the way.
 type decoder struct {
 	order    keyOrder
+	env      envState
 	problems Errors
 	warnings []Warning
 }
@@ -62,23 +64,31 @@ func (t *table) has(key string) bool {
 }
 
 // done reports every key of the table that no accessor read as an unknown
-// key or table (a warning, never an error), in document order.
+// key or table (a warning, never an error), in document order. When a known
+// key of the same table is close enough to be the intended one (see
+// suggestKey), the warning names it: unknown key (did you mean "x"?).
 func (t *table) done() {
+	var known []string
+	for k := range t.used {
+		known = append(known, k)
+	}
 	for _, k := range t.d.order.keys(t.path, t.m) {
 		if t.used[k] {
 			continue
 		}
+		what := "key"
 		switch v := t.m[k].(type) {
 		case map[string]any:
-			t.d.warn(t.at(k), "unknown table, ignored")
+			what = "table"
 		case []any:
 			if len(v) > 0 && isTable(v[0]) {
-				t.d.warn(t.at(k), "unknown table, ignored")
-				continue
+				what = "table"
 			}
-			t.d.warn(t.at(k), "unknown key, ignored")
-		default:
-			t.d.warn(t.at(k), "unknown key, ignored")
+		}
+		if s := suggestKey(k, known); s != "" {
+			t.d.warn(t.at(k), "unknown %s (did you mean %q?)", what, s)
+		} else {
+			t.d.warn(t.at(k), "unknown %s, ignored", what)
 		}
 	}
 }
@@ -169,7 +179,7 @@ func (t *table) str(key string, required bool) (string, bool) {
 		t.d.fail(t.at(key), "must be a string (got %s)", typeName(v))
 		return "", false
 	}
-	return s, true
+	return s, t.d.checkString(t.at(key), s)
 }
 
 // strDefault reads an optional string, returning def when absent or invalid.
@@ -207,6 +217,9 @@ func (t *table) strings(key string, required bool) ([]string, bool) {
 			t.d.fail(indexPath(t.at(key), i), "must be a string (got %s)", typeName(e))
 			valid = false
 			continue
+		}
+		if !t.d.checkString(indexPath(t.at(key), i), s) {
+			valid = false
 		}
 		out = append(out, s)
 	}
@@ -349,7 +362,12 @@ func (t *table) url(key string, required bool) (string, bool) {
 	}
 	u, err := normalizeURL(s)
 	if err != nil {
-		t.d.fail(t.at(key), "%v", err)
+		var ue *urlError
+		if isSecret(t.at(key)) && errors.As(err, &ue) {
+			t.d.fail(t.at(key), "%s", ue.redacted())
+		} else {
+			t.d.fail(t.at(key), "%v", err)
+		}
 		return "", false
 	}
 	return u, true

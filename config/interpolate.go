@@ -23,18 +23,7 @@ import "strings"
 // a single left-to-right scan is equivalent to the original's repeated
 // whole-text replacement, and substituted text is never rescanned.
 func Interpolate(text []byte, environ []string) []byte {
-	vars := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || name == "" {
-			continue
-		}
-		if strings.ContainsAny(name, "${}") || strings.ContainsAny(value, "${}") {
-			delete(vars, name)
-			continue
-		}
-		vars[name] = value
-	}
+	vars, _ := envVars(environ)
 	if len(vars) == 0 {
 		return text
 	}
@@ -65,4 +54,26 @@ func Interpolate(text []byte, environ []string) []byte {
 		s = s[i+1:]
 	}
 	return []byte(out.String())
+}
+
+// envVars collects the substitutable variables of environ (the last entry
+// of a name wins) and the names that are set but skipped because their name
+// or value contains '$', '{' or '}'.
+func envVars(environ []string) (vars map[string]string, skipped map[string]bool) {
+	vars = make(map[string]string, len(environ))
+	skipped = map[string]bool{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			continue
+		}
+		if strings.ContainsAny(name, "${}") || strings.ContainsAny(value, "${}") {
+			delete(vars, name)
+			skipped[name] = true
+			continue
+		}
+		delete(skipped, name)
+		vars[name] = value
+	}
+	return vars, skipped
 }

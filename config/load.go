@@ -54,7 +54,7 @@ func Parse(data []byte, baseDir string, environ []string) (*Config, []Warning, e
 		return nil, nil, Errors{syntaxProblem(err)}
 	}
 
-	d := &decoder{order: recordKeyOrder(data)}
+	d := &decoder{order: recordKeyOrder(data), env: newEnvState(environ)}
 	cfg := d.config(d.table("", doc))
 	if len(d.problems) > 0 {
 		return nil, d.warnings, d.problems

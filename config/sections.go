@@ -73,8 +73,13 @@ func (d *decoder) server(t *table) Server {
 	s.MCPServer = t.boolean("mcp_server", false)
 	s.MetricsEnabled = t.boolean("metrics_enabled", true)
 	s.MetricsToken = t.strDefault("metrics_token", "")
-	s.ManagerToken, _ = t.str("manager_token", true)
-	s.ReporterToken, _ = t.str("reporter_token", true)
+	var ok bool
+	if s.ManagerToken, ok = t.str("manager_token", true); ok && s.ManagerToken == "" {
+		d.warn(t.at("manager_token"), "is empty: the Manager API accepts any request with an empty password")
+	}
+	if s.ReporterToken, ok = t.str("reporter_token", true); ok && s.ReporterToken == "" {
+		d.warn(t.at("reporter_token"), "is empty: the Reporter API accepts any request with an empty password")
+	}
 	t.done()
 	return s
 }
@@ -174,136 +179,6 @@ func (d *decoder) rabbitMQ(t *table) *RabbitMQ {
 	r.QueueLoadedRetryDelay, _ = t.duration("queue_loaded_retry_delay", time.Millisecond, false)
 	t.done()
 	return r
-}
-
-// notify converts [notify] and its notifier tables (spec §2.8).
-func (d *decoder) notify(t *table) *Notify {
-	n := &Notify{
-		StartupNotification:     t.boolean("startup_notification", defaultStartupNotification),
-		ReminderBackoffFunction: defaultReminderBackoffFunction,
-		ReminderBackoffLimit:    t.uintDefault("reminder_backoff_limit", maxU16, defaultReminderBackoffLimit),
-		ReminderEscalate:        t.boolean("reminder_escalate", false),
-	}
-	if v, ok := t.duration("reminder_interval", time.Second, false); ok {
-		n.ReminderInterval = v
-		if v == 0 {
-			// Notify.ReminderInterval uses 0 for "no reminders"; the
-			// original would instead remind on every 10 s aggregation.
-			d.warn(t.at("reminder_interval"), "0 disables reminders in this implementation (the original reminded on every aggregation tick)")
-		}
-	}
-	if v, ok := t.str("reminder_backoff_function", false); ok {
-		if backoffFunctions[v] {
-			n.ReminderBackoffFunction = v
-		} else {
-			d.fail(t.at("reminder_backoff_function"), "must be one of none, linear, square, cubic (got %q)", v)
-		}
-	}
-
-	if s, ok := t.sub("email", false); ok {
-		e := &Email{}
-		e.To, _ = s.str("to", true)
-		e.From, _ = s.str("from", true)
-		e.SMTPHost = s.strDefault("smtp_host", defaultSMTPHost)
-		e.SMTPPort = s.uintDefault("smtp_port", maxU16, defaultSMTPPort)
-		e.SMTPUsername = s.strDefault("smtp_username", "")
-		e.SMTPPassword = s.strDefault("smtp_password", "")
-		e.SMTPEncrypt = s.boolean("smtp_encrypt", defaultSMTPEncrypt)
-		e.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Email = e
-	}
-	if s, ok := t.sub("twilio", false); ok {
-		tw := &Twilio{}
-		tw.To, _ = s.strings("to", true)
-		tw.ServiceSID, _ = s.str("service_sid", true)
-		tw.AccountSID, _ = s.str("account_sid", true)
-		tw.AuthToken, _ = s.str("auth_token", true)
-		tw.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Twilio = tw
-	}
-	if s, ok := t.sub("slack", false); ok {
-		sl := &Slack{}
-		sl.HookURL, _ = s.url("hook_url", true)
-		sl.MentionChannel = s.boolean("mention_channel", false)
-		sl.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Slack = sl
-	}
-	if s, ok := t.sub("zulip", false); ok {
-		z := &Zulip{}
-		z.BotEmail, _ = s.str("bot_email", true)
-		z.BotAPIKey, _ = s.str("bot_api_key", true)
-		z.Channel, _ = s.str("channel", true)
-		z.APIURL, _ = s.url("api_url", true)
-		z.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Zulip = z
-	}
-	if s, ok := t.sub("telegram", false); ok {
-		tg := &Telegram{}
-		tg.BotToken, _ = s.str("bot_token", true)
-		tg.ChatID, _ = s.str("chat_id", true)
-		tg.MessageThreadID = s.int64Ptr("message_thread_id")
-		tg.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Telegram = tg
-	}
-	if s, ok := t.sub("pushover", false); ok {
-		p := &Pushover{}
-		p.AppToken, _ = s.str("app_token", true)
-		p.UserKeys, _ = s.strings("user_keys", true)
-		p.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Pushover = p
-	}
-	if s, ok := t.sub("gotify", false); ok {
-		g := &Gotify{}
-		g.AppURL, _ = s.url("app_url", true)
-		g.AppToken, _ = s.str("app_token", true)
-		g.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Gotify = g
-	}
-	if s, ok := t.sub("xmpp", false); ok {
-		x := &XMPP{}
-		x.To, _ = s.str("to", true)
-		x.From, _ = s.str("from", true)
-		x.XMPPPassword, _ = s.str("xmpp_password", true)
-		x.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.XMPP = x
-	}
-	if s, ok := t.sub("matrix", false); ok {
-		m := &Matrix{}
-		m.HomeserverURL, _ = s.url("homeserver_url", true)
-		m.AccessToken, _ = s.str("access_token", true)
-		m.RoomID, _ = s.str("room_id", true)
-		m.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Matrix = m
-	}
-	if s, ok := t.sub("webex", false); ok {
-		w := &Webex{}
-		w.EndpointURL, _ = s.url("endpoint_url", true)
-		w.Token, _ = s.str("token", true)
-		w.RoomID, _ = s.str("room_id", true)
-		w.RemindersOnly = s.boolean("reminders_only", false)
-		s.done()
-		n.Webex = w
-	}
-	if s, ok := t.sub("webhook", false); ok {
-		w := &Webhook{}
-		w.HookURL, _ = s.url("hook_url", true)
-		if s.has("reminders_only") {
-			d.warn(s.at("reminders_only"), "the webhook notifier has no reminders_only option; key ignored")
-		}
-		s.done()
-		n.Webhook = w
-	}
-	t.done()
-	return n
 }
 
 // probe converts [probe] and its services (spec §2.9).
@@ -450,6 +325,7 @@ func (d *decoder) headers(t *table) []Header {
 			case !validHeaderValue(s):
 				d.fail(path, "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
 			default:
+				d.checkString(path, s)
 				out = append(out, Header{Name: name, Value: s})
 			}
 		}

@@ -39,20 +39,25 @@ func parseURL(raw string) (*url.URL, error) {
 		return nil, errors.New("invalid URL: empty")
 	}
 	u, err := url.Parse(s)
+	if err != nil && strings.Contains(err.Error(), "invalid URL escape") {
+		// WHATWG keeps a '%' that starts no escape as it is; Go refuses
+		// it. Escape such a '%' so the URL means the same and loads.
+		u, err = url.Parse(escapeStrayPercent(s))
+	}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("invalid URL %q: %v", raw, err)
+		return nil, &urlError{raw: raw, reason: err.Error()}
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("invalid URL %q: not absolute (a scheme such as https:// is required)", raw)
+		return nil, &urlError{raw: raw, reason: "not absolute (a scheme such as https:// is required)"}
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return nil, fmt.Errorf("invalid URL %q: invalid port %q", raw, port)
+			return nil, &urlError{raw: raw, reason: fmt.Sprintf("invalid port %q", port)}
 		}
 	}
 	defaultPort, special := specialDefaultPorts[u.Scheme]
@@ -60,7 +65,7 @@ func parseURL(raw string) (*url.URL, error) {
 		return u, nil
 	}
 	if u.Opaque != "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("invalid URL %q: missing host", raw)
+		return nil, &urlError{raw: raw, reason: "missing host"}
 	}
 	host := strings.ToLower(u.Hostname())
 	if strings.Contains(host, ":") {
@@ -75,6 +80,36 @@ func parseURL(raw string) (*url.URL, error) {
 		u.RawPath = ""
 	}
 	return u, nil
+}
+
+// urlError is an invalid URL value and the reason.
+type urlError struct {
+	raw, reason string
+}
+
+// Error quotes the value: invalid URL "x": reason.
+func (e *urlError) Error() string { return fmt.Sprintf("invalid URL %q: %s", e.raw, e.reason) }
+
+// redacted words the error without the value, for secret keys.
+func (e *urlError) redacted() string { return "invalid URL (value not shown): " + e.reason }
+
+// escapeStrayPercent replaces every '%' that is not followed by two
+// hexadecimal digits with "%25".
+func escapeStrayPercent(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
+			b.WriteString("%25")
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// isHex reports whether c is a hexadecimal digit.
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // normalizeURL returns the normalised serialisation of a URL-typed value
