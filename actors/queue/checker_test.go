@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vigil-go/vigil/actors/node"
@@ -327,139 +328,182 @@ func TestLoadedRetryDelay(t *testing.T) {
 	})
 }
 
+// fakeAPI plays the management API in memory, so that a test can run in a
+// synctest bubble (a goroutine waiting on a real socket is not durably
+// blocked, so the bubble's clock and synctest.Wait could not be used).
+// answer gives the response to the n-th call (from 1).
+type fakeAPI struct {
+	calls  atomic.Int32
+	answer func(n int32, r *http.Request) (*http.Response, error)
+}
+
+// fakeURL is the api_url of a checker that talks to a fakeAPI.
+const fakeURL = "http://rabbitmq.invalid:15672"
+
+func (f *fakeAPI) RoundTrip(r *http.Request) (*http.Response, error) {
+	return f.answer(f.calls.Add(1), r)
+}
+
+func (f *fakeAPI) client() *http.Client { return &http.Client{Transport: f} }
+
+// countsResponse is the answer of counts(ready, unacked) to r.
+func countsResponse(r *http.Request, ready, unacked uint64) *http.Response {
+	rec := httptest.NewRecorder()
+	counts(ready, unacked)(rec, r)
+	return rec.Result()
+}
+
+// blockUntil waits for release, or fails the call when its context ends.
+func blockUntil(release <-chan struct{}, r *http.Request) error {
+	select {
+	case <-release:
+		return nil
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+}
+
 // TestCoalescing drives a real node actor: 100 reports in a burst while
-// the first check is slow cost at most two API calls.
+// the first check is in flight cost exactly two API calls (the one in
+// flight and one pending). It runs in a synctest bubble so that "the burst
+// has been handled" and "nothing else is going to happen" are facts
+// (synctest.Wait), not guesses from a pause.
 func TestCoalescing(t *testing.T) {
-	var calls atomic.Int32
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			select {
-			case <-release:
-			case <-time.After(wait):
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		api := &fakeAPI{answer: func(n int32, r *http.Request) (*http.Response, error) {
+			if n == 1 {
+				if err := blockUntil(release, r); err != nil {
+					return nil, err
+				}
 			}
+			return countsResponse(r, 0, 0), nil
+		}}
+		n := startNode(t, queue.Spec{Plugin: plugin(fakeURL), Client: api.client(), Timeout: wait})
+		n.report(t, "r1")
+		synctest.Wait() // the first check is in flight, blocked on release
+		if c := api.calls.Load(); c != 1 {
+			t.Fatalf("%d API calls after the first report, want 1", c)
 		}
-		counts(0, 0)(w, r)
-	}))
-	defer srv.Close()
-	n := startNode(t, queue.Spec{Plugin: plugin(srv.URL), Timeout: wait})
-	n.report(t, "r1")
-	waitUntil(t, "first call", func() bool { return calls.Load() == 1 })
-	for i := range 100 {
-		n.report(t, fmt.Sprintf("r%d", i%7))
-	}
-	close(release)
-	time.Sleep(500 * time.Millisecond) // room for any extra call to show up
-	if c := calls.Load(); c > 2 {
-		t.Fatalf("%d API calls for a burst of 101 reports, want at most 2", c)
-	}
-	if c := calls.Load(); c != 2 {
-		t.Fatalf("%d API calls, want the pending one to run after the first", c)
-	}
+		for i := range 100 {
+			n.report(t, fmt.Sprintf("r%d", i%7))
+		}
+		synctest.Wait() // every report handled and its check request merged
+		close(release)
+		// Far past MinGap, well before Recheck (1 h) and any report deadline.
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if c := api.calls.Load(); c != 2 {
+			t.Fatalf("%d API calls for a burst of 101 reports, want 2 (the one in flight, then the pending one)", c)
+		}
+	})
 }
 
 func TestMinGapSpacesChecks(t *testing.T) {
-	var mu sync.Mutex
-	var at []time.Time
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		at = append(at, time.Now())
-		mu.Unlock()
-		counts(0, 0)(w, r)
-	}))
-	defer srv.Close()
-	r := startChecker(t, queue.Spec{Plugin: plugin(srv.URL), MinGap: 300 * time.Millisecond})
-	r.poke(true, true)
-	r.next(t)
-	r.poke(true, true) // right after: deferred to the end of the gap
-	r.next(t)
-	mu.Lock()
-	defer mu.Unlock()
-	// The gap runs between check starts; the server sees the first call a
-	// little later (a new connection), hence the slack.
-	if len(at) != 2 || at[1].Sub(at[0]) < 250*time.Millisecond {
-		t.Fatalf("checks at %v, want two about 300ms apart", at)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var at []time.Time // appended by the checker's goroutine, read after synctest.Wait
+		api := &fakeAPI{answer: func(_ int32, r *http.Request) (*http.Response, error) {
+			at = append(at, time.Now())
+			return countsResponse(r, 0, 0), nil
+		}}
+		r := startChecker(t, queue.Spec{Plugin: plugin(fakeURL), Client: api.client(), MinGap: 300 * time.Millisecond})
+		start := time.Now()
+		r.poke(true, true)
+		r.next(t)
+		r.poke(true, true) // right after: deferred to the end of the gap
+		r.next(t)
+		synctest.Wait()
+		// The gap runs between check starts; the bubble's clock makes it exact.
+		if len(at) != 2 || !at[0].Equal(start) || at[1].Sub(at[0]) != 300*time.Millisecond {
+			t.Fatalf("checks at %v (started %v), want two exactly 300ms apart from the start", at, start)
+		}
+	})
 }
 
 func TestBoundedConcurrencyAcrossNodes(t *testing.T) {
-	var cur, peak atomic.Int32
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := cur.Add(1)
-		for {
-			p := peak.Load()
-			if c <= p || peak.CompareAndSwap(p, c) {
-				break
+	synctest.Test(t, func(t *testing.T) {
+		var cur, peak atomic.Int32
+		release := make(chan struct{})
+		api := &fakeAPI{answer: func(_ int32, r *http.Request) (*http.Response, error) {
+			c := cur.Add(1)
+			defer cur.Add(-1)
+			for {
+				p := peak.Load()
+				if c <= p || peak.CompareAndSwap(p, c) {
+					break
+				}
+			}
+			if err := blockUntil(release, r); err != nil {
+				return nil, err
+			}
+			return countsResponse(r, 0, 0), nil
+		}}
+		lim := queue.NewLimiter(2)
+		var rigs []*rig
+		for i := range 6 {
+			rigs = append(rigs, startChecker(t, queue.Spec{Plugin: plugin(fakeURL), Client: api.client(),
+				Queue: fmt.Sprintf("q%d", i), Limiter: lim, Timeout: wait}))
+		}
+		for _, r := range rigs {
+			r.poke(true, false)
+		}
+		synctest.Wait() // every checker is either in a call or waiting for a slot
+		if c := cur.Load(); c != 2 {
+			t.Fatalf("%d calls in flight with a limiter of 2", c)
+		}
+		close(release)
+		for _, r := range rigs {
+			if rd := r.next(t); rd.Err != "" {
+				t.Fatal(rd.Err)
 			}
 		}
-		select {
-		case <-release:
-		case <-time.After(wait):
+		if p, c := peak.Load(), api.calls.Load(); p != 2 || c != 6 {
+			t.Fatalf("peak concurrency %d over %d calls, want 2 over 6", p, c)
 		}
-		cur.Add(-1)
-		counts(0, 0)(w, r)
-	}))
-	defer srv.Close()
-	lim := queue.NewLimiter(2)
-	var rigs []*rig
-	for i := range 6 {
-		rigs = append(rigs, startChecker(t, queue.Spec{Plugin: plugin(srv.URL), Queue: fmt.Sprintf("q%d", i), Limiter: lim, Timeout: 2 * wait}))
-	}
-	for _, r := range rigs {
-		r.poke(true, false)
-	}
-	waitUntil(t, "two calls in flight", func() bool { return cur.Load() == 2 })
-	time.Sleep(300 * time.Millisecond)
-	if c := cur.Load(); c != 2 {
-		t.Fatalf("%d calls in flight with a limiter of 2", c)
-	}
-	close(release)
-	for _, r := range rigs {
-		if rd := r.next(t); rd.Err != "" {
-			t.Fatal(rd.Err)
-		}
-	}
-	if p := peak.Load(); p != 2 {
-		t.Fatalf("peak concurrency %d, want 2", p)
-	}
+	})
 }
 
 func TestTimerRechecksWhileActive(t *testing.T) {
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		counts(0, 0)(w, r)
-	}))
-	defer srv.Close()
-	r := startChecker(t, queue.Spec{Plugin: plugin(srv.URL), Recheck: 50 * time.Millisecond})
-	// Inactive: no check at all, even with time passing.
-	time.Sleep(200 * time.Millisecond)
-	if calls.Load() != 0 {
-		t.Fatal("checked without being asked")
-	}
-	// Active without a report: checks now and then on the timer.
-	r.poke(false, true)
-	for range 4 {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{answer: func(_ int32, r *http.Request) (*http.Response, error) {
+			return countsResponse(r, 0, 0), nil
+		}}
+		r := startChecker(t, queue.Spec{Plugin: plugin(fakeURL), Client: api.client(), Recheck: 50 * time.Millisecond})
+		// Inactive: no check at all, however long.
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if c := api.calls.Load(); c != 0 {
+			t.Fatalf("%d checks without being asked", c)
+		}
+		// Active without a report: checks at once, then every Recheck
+		// (0, 50, 100 and 150 ms into the wait).
+		r.poke(false, true)
+		time.Sleep(175 * time.Millisecond)
+		synctest.Wait()
+		if c := api.calls.Load(); c != 4 {
+			t.Fatalf("%d checks in 175ms with a 50ms re-check, want 4", c)
+		}
+		// Inactive again: the timer stops.
+		r.poke(false, false)
+		synctest.Wait()
+		before := api.calls.Load()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if after := api.calls.Load(); after != before {
+			t.Fatalf("%d checks after the node went inactive", after-before)
+		}
+		// A report on an inactive node still gets exactly one check.
+		for len(r.out) > 0 {
+			<-r.out
+		}
+		r.poke(true, false)
 		r.next(t)
-	}
-	// Inactive again: the timer stops.
-	r.poke(false, false)
-	time.Sleep(100 * time.Millisecond) // a check in flight may finish
-	before := calls.Load()
-	time.Sleep(300 * time.Millisecond)
-	if after := calls.Load(); after != before {
-		t.Fatalf("%d checks after the node went inactive", after-before)
-	}
-	// A report on an inactive node still gets one check.
-	for len(r.out) > 0 {
-		<-r.out
-	}
-	r.poke(true, false)
-	r.next(t)
-	if after := calls.Load(); after != before+1 {
-		t.Fatalf("%d checks for one report on an inactive node", after-before)
-	}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if after := api.calls.Load(); after != before+1 {
+			t.Fatalf("%d checks for one report on an inactive node", after-before)
+		}
+	})
 }
 
 func TestLogsFailureChangesOnly(t *testing.T) {
@@ -525,25 +569,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestFullMailboxDropsReading(t *testing.T) {
-	srv := httptest.NewServer(counts(1, 0))
-	defer srv.Close()
-	full := make(chan messages.NodeMessage) // nobody receives
-	r := startChecker(t, queue.Spec{Plugin: plugin(srv.URL), Out: full})
-	r.poke(true, false)
-	waitUntil(t, "a dropped reading", func() bool { return r.c.Dropped() == 1 })
-	r.poke(true, false) // the checker is not stuck
-	waitUntil(t, "a second dropped reading", func() bool { return r.c.Dropped() == 2 })
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{answer: func(_ int32, r *http.Request) (*http.Response, error) {
+			return countsResponse(r, 1, 0), nil
+		}}
+		full := make(chan messages.NodeMessage) // nobody receives
+		r := startChecker(t, queue.Spec{Plugin: plugin(fakeURL), Client: api.client(), Out: full})
+		r.poke(true, false)
+		synctest.Wait()
+		if d := r.c.Dropped(); d != 1 {
+			t.Fatalf("%d readings dropped, want 1", d)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		r.poke(true, false) // the checker is not stuck
+		synctest.Wait()
+		if d := r.c.Dropped(); d != 2 {
+			t.Fatalf("%d readings dropped, want 2", d)
+		}
+	})
 }
 
 // nodeRig is a push node actor wired to a checker, as the tree wires them.
