@@ -39,11 +39,11 @@ func open(path string, logger *slog.Logger, o options) (Store, error) {
 	}
 	aside, mvErr := moveAside(path, o.now())
 	if mvErr != nil {
-		logger.Error("store is corrupt and could not be moved aside", "path", path, "err", err, "move_err", mvErr)
+		logger.Error("store is corrupt and could not be moved aside", "path", path, "error", err, "move_err", mvErr)
 		return nil, fmt.Errorf("store %s: %w (moving it aside failed: %v)", path, err, mvErr)
 	}
 	logger.Error("store is corrupt: moved it aside and starting with an empty store; announcements, replica states and alerting state are lost",
-		"path", path, "moved_to", aside, "err", err)
+		"path", path, "moved_to", aside, "error", err)
 	s, err2 := openBolt(path, logger, o)
 	if err2 != nil {
 		return nil, fmt.Errorf("store %s: create empty store after moving the corrupt one to %s: %w", path, aside, err2)

@@ -221,7 +221,7 @@ func (c *Checker) logChange(r messages.QueueReading) {
 	switch {
 	case r.Err == c.lastErr:
 	case r.Err != "":
-		c.logger.Warn("RabbitMQ queue unreadable; node status left as is", "err", r.Err, "url", c.url)
+		c.logger.Warn("RabbitMQ queue unreadable; node status left as is", "error", r.Err, "url", c.url)
 	default:
 		c.logger.Info("RabbitMQ queue readable again", "ready", r.Ready, "unacked", r.Unacked)
 	}

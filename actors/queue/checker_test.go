@@ -538,14 +538,14 @@ func TestLogsFailureChangesOnly(t *testing.T) {
 	defer mu.Unlock()
 	var warns, infos int
 	for line := range strings.Lines(buf.String()) {
-		var rec struct{ Level, Msg, Err string }
+		var rec struct{ Level, Msg, Error string }
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatal(err)
 		}
 		switch rec.Level {
 		case "WARN":
 			warns++
-			if !strings.Contains(rec.Err, "401") {
+			if !strings.Contains(rec.Error, "401") {
 				t.Errorf("warning %q", line)
 			}
 		case "INFO":
