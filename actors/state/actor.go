@@ -181,7 +181,10 @@ func (a *Actor) Serve(ctx context.Context) error {
 			// the next Serve after a restart).
 			a.cfg, a.subscribers = r.cfg, r.subscribers
 			now := time.Now()
-			for _, n := range model.Reconfigure(r.cfg, now) {
+			before := model.Status()
+			notes := model.Reconfigure(r.cfg, now)
+			a.logGeneral(model, before, nil)
+			for _, n := range notes {
 				a.broadcast(n)
 			}
 			a.flush(model, nil)
@@ -233,6 +236,7 @@ func (a *Actor) command(model *Model, msg messages.StateMessage) (handled bool, 
 	if a.writer != nil && !a.writer.Room() {
 		return true, func() { reply <- messages.ErrBusy }
 	}
+	a.logCommand(model, msg)
 	model.Apply(msg, time.Now())
 	if a.writer == nil {
 		return true, func() { reply <- nil }
@@ -271,9 +275,7 @@ func (a *Actor) finalFlush(model *Model) {
 func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
 	before := model.Status()
 	notes := model.Apply(msg, now)
-	if after := model.Status(); after != before {
-		a.logger.Info("general status changed", "from", before.String(), "to", after.String())
-	}
+	a.logGeneral(model, before, msg)
 	for _, n := range notes {
 		a.broadcast(n)
 	}
