@@ -159,13 +159,15 @@ func (t *Tree) registerNotifierCounters() {
 // removed ones stop. The state actor keeps every replica status that still
 // exists. Notifier actors are swapped per kind without a startup
 // notification. The HTTP handler is swapped in place; a new server.inet or
-// [storage] needs a restart, which is logged.
+// [storage] needs a restart, which is logged. A successful reload logs
+// one summary record of what changed.
 func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 	built, err := t.buildNotifiers(cfg)
 	if err != nil {
 		return err
 	}
 	old := t.cfg
+	changes := t.configChanges(old, cfg, built)
 	if cfg.Server.Inet != old.Server.Inet {
 		t.logger.Warn("server.inet changed: restart the server to listen on the new address", "running", old.Server.Inet, "configured", cfg.Server.Inet)
 	}
@@ -183,6 +185,7 @@ func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 		t.Web.SetHandler(t.buildWeb(cfg).Handler())
 	}
 	t.cfg = cfg
+	t.logger.Info("configuration reloaded", changes.attrs()...)
 	return nil
 }
 

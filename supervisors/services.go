@@ -47,7 +47,7 @@ type desiredActor struct {
 func (t *Tree) applyServices(cfg *config.Config, seed func(probe, node string) []storage.Replica) {
 	factory := t.deps.ProbeFactory
 	if factory == nil {
-		factory = realProbes(cfg, t.logger, t.Metrics)
+		factory = realProbes(cfg, t.logger, t.Metrics, t.icmpMode)
 	}
 	poolFP := fmt.Sprint(cfg.Metrics.PollParallelism, "/", cfg.Metrics.ScriptParallelism)
 	oldPools := t.pools

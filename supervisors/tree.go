@@ -31,6 +31,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,6 +120,10 @@ type Tree struct {
 	notes     map[string]*notifierUnit
 	counted   map[string]bool
 	live      atomic.Pointer[map[string]*notifier.Actor]
+	// icmpOnce guards icmpPrivileged: the ICMP socket kind is detected
+	// (and logged) once per tree, which lives as long as the process.
+	icmpOnce       sync.Once
+	icmpPrivileged bool
 }
 
 type notifierUnit struct {
@@ -420,16 +425,26 @@ func (i instrumented) Probe(ctx context.Context) messages.ProbeResult {
 	return r
 }
 
-func realProbes(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics) ProbeFactory {
+// realProbes builds the real probers for cfg; icmpMode is asked for the
+// ICMP socket kind only when cfg has an ICMP replica.
+func realProbes(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, icmpMode func() bool) ProbeFactory {
 	f := &probeFactory{cfg: cfg, metrics: m, deps: probe.Deps{
 		HTTPClient: probe.NewHTTPClient(cfg.Metrics.PollDelayDead),
 		UserAgent:  "vigil (+" + cfg.Branding.PageURL + ")",
 		Logger:     logger,
 	}}
 	if hasICMP(cfg) {
-		f.deps.ICMPPrivileged = probe.DetectICMPMode(logger)
+		f.deps.ICMPPrivileged = icmpMode()
 	}
 	return f
+}
+
+// icmpMode returns the ICMP socket kind to use (true: raw sockets),
+// detecting it on first use only, so that a reload neither tries the
+// sockets again nor repeats the log line saying which kind is used.
+func (t *Tree) icmpMode() bool {
+	t.icmpOnce.Do(func() { t.icmpPrivileged = probe.DetectICMPMode(t.logger) })
+	return t.icmpPrivileged
 }
 
 // countReplicas counts the poll and script replica actors cfg needs.

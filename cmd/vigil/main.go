@@ -119,8 +119,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if dir := dataDir(o, cfg); dir != "" {
 		st, err := storage.Open(filepath.Join(dir, "state.db"), logger)
 		if err != nil {
-			logger.Error("cannot open the state store", "error", err)
-			fmt.Fprintf(stderr, "vigil: %v\n", err)
+			reportFatal(logger, stderr, "cannot open the state store", err)
 			return supervisors.ExitFatal
 		}
 		defer st.Close()
@@ -157,13 +156,23 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		logger.Info("stopped")
 		return supervisors.ExitOK
 	case errors.As(err, &fatal):
-		logger.Error("fatal", "error", fatal.Err)
-		fmt.Fprintf(stderr, "vigil: %v\n", fatal.Err)
+		reportFatal(logger, stderr, "fatal", fatal.Err)
 		return fatal.Code
 	default:
-		logger.Error("stopped on error", "error", err)
+		reportFatal(logger, stderr, "stopped on error", err)
 		return supervisors.ExitFatal
 	}
+}
+
+// reportFatal tells, exactly once, why the server stops: as an error record
+// when the logger keeps errors, else (log_level = "off") as a plain line on
+// stderr, so that the reason is never lost and never printed twice.
+func reportFatal(logger *slog.Logger, stderr io.Writer, msg string, err error) {
+	if logger.Enabled(context.Background(), slog.LevelError) {
+		logger.Error(msg, "error", err)
+		return
+	}
+	fmt.Fprintf(stderr, "vigil: %v\n", err)
 }
 
 // reloadDebounce is how long the configuration directory must be quiet
@@ -171,7 +180,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 const reloadDebounce = 500 * time.Millisecond
 
 // reload loads, validates and applies the configuration file; an invalid
-// file leaves the running configuration in place.
+// file leaves the running configuration in place. A successful reload is
+// logged by the tree, in one record saying what changed.
 func reload(ctx context.Context, path string, environ []string, tree *supervisors.Tree, logger *slog.Logger) {
 	m := tree.Metrics
 	cfg, warnings, err := config.Load(path, environ)
@@ -189,7 +199,6 @@ func reload(ctx context.Context, path string, environ []string, tree *supervisor
 	}
 	m.ConfigReloads.WithLabelValues("success").Inc()
 	m.ConfigLastReload.SetToCurrentTime()
-	logger.Info("configuration reloaded", "path", path)
 }
 
 // dataDir decides where state is kept: --data-dir, else [storage] path
