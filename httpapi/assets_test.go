@@ -43,10 +43,12 @@ func doWith(t *testing.T, h http.Handler, method, target string, header map[stri
 
 func TestBadges(t *testing.T) {
 	holder := newSwapSnapshots(&messages.Snapshot{})
-	h := assetServer(t, holder, "")
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: holder, Branding: testBranding(), Logger: slog.New(slog.DiscardHandler)})
+	h := s.Handler()
 	tags := map[string]string{}
-	for _, status := range []messages.Status{messages.Healthy, messages.Sick, messages.Dead} {
-		holder.p.Store(&messages.Snapshot{Status: status})
+	for i, status := range []messages.Status{messages.Healthy, messages.Sick, messages.Dead} {
+		holder.p.Store(&messages.Snapshot{Generation: uint64(i + 1), Status: status})
+		showLatest(s)
 		for _, kind := range []string{"color", "icon"} {
 			for _, path := range []string{"/badge/" + kind, "/badge/" + kind + "/", "/badge/" + kind + "?v=2"} {
 				rec := do(t, h, http.MethodGet, path)
@@ -56,7 +58,7 @@ func TestBadges(t *testing.T) {
 				}
 				hd := rec.Header()
 				if hd.Get("Content-Type") != "image/svg+xml" || hd.Get("ETag") == "" ||
-					hd.Get("Last-Modified") != "" || hd.Get("Content-Disposition") != "" || hd.Get("Cache-Control") != "" {
+					hd.Get("Last-Modified") != "" || hd.Get("Content-Disposition") != "" || hd.Get("Cache-Control") != cacheControl {
 					t.Fatalf("GET %s: headers %v", path, hd)
 				}
 				tags[kind+status.String()] = hd.Get("ETag")
@@ -204,7 +206,9 @@ func overrideLayout(t *testing.T) (base, assets string) {
 func TestAssetsOverrideDir(t *testing.T) {
 	_, assets := overrideLayout(t)
 	holder := newSwapSnapshots(&messages.Snapshot{Status: messages.Healthy})
-	h := assetServer(t, holder, assets)
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: holder, Branding: testBranding(), AssetsDir: assets,
+		Logger: slog.New(slog.DiscardHandler)})
+	h := s.Handler()
 	for _, tc := range []struct{ path, body, ctype string }{
 		{"/assets/stylesheets/custom.css", "body { color: teal; }\n", "text/css; charset=utf-8"},
 		{"/assets/stylesheets/status.css", "/* overridden */\n", "text/css; charset=utf-8"},
@@ -234,7 +238,8 @@ func TestAssetsOverrideDir(t *testing.T) {
 		}
 	}
 	// A badge absent from the override falls back to the embedded one.
-	holder.p.Store(&messages.Snapshot{Status: messages.Dead})
+	holder.p.Store(&messages.Snapshot{Generation: 1, Status: messages.Dead})
+	showLatest(s)
 	if rec := do(t, h, http.MethodGet, "/badge/color"); rec.Body.String() != embedded(t, "images/badges/color-dead-default.svg") {
 		t.Fatalf("fallback badge %q", rec.Body.String())
 	}

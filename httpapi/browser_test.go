@@ -194,6 +194,7 @@ func startBrowserRig(t *testing.T) *browserRig {
 		}
 		if strings.HasPrefix(r.URL.Path, "/status/text") && rig.armed.Load() && rig.swapped.CompareAndSwap(false, true) {
 			rig.holder.p.Store(rig.next)
+			showLatest(srv) // the next GET / shows it, as after a write
 		}
 		path := r.URL.Path // before the router normalises it
 		rec := &statusRecorder{ResponseWriter: w, code: 200}

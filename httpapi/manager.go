@@ -28,11 +28,11 @@ type Manager interface {
 func (s *Server) EnableManager(m Manager, token string) {
 	h := &managerAPI{manager: m, auth: newTokenChecker(token), snapshots: s.snapshots, now: time.Now}
 	s.echo.GET("/manager/announcements", s.counted("manager", h.listAnnouncements))
-	s.echo.POST("/manager/announcement", s.counted("manager", h.addAnnouncement))
-	s.echo.DELETE("/manager/announcement/:id", s.counted("manager", h.removeAnnouncement))
+	s.echo.POST("/manager/announcement", s.counted("manager", s.readYourWrite(h.addAnnouncement)))
+	s.echo.DELETE("/manager/announcement/:id", s.counted("manager", s.readYourWrite(h.removeAnnouncement)))
 	s.echo.GET("/manager/prober/alerts", s.counted("manager", h.alerts))
 	s.echo.GET("/manager/prober/alerts/ignored", s.counted("manager", h.ignored))
-	s.echo.PUT("/manager/prober/alerts/ignored", s.counted("manager", h.setIgnored))
+	s.echo.PUT("/manager/prober/alerts/ignored", s.counted("manager", s.readYourWrite(h.setIgnored)))
 }
 
 type managerAPI struct {

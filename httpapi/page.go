@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"html/template"
 	"math"
-	"net/http"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/labstack/echo/v5"
 
 	"github.com/vigil-go/vigil/messages"
 	"github.com/vigil-go/vigil/templates"
@@ -21,23 +18,14 @@ import (
 // The status page (spec §8) is rendered from the embedded template with
 // html/template: every value is escaped by context except custom_html.
 //
-// Rendering reads the latest snapshot and never waits on an actor. The
-// rendered bytes are kept per (snapshot generation, footer year) in an
-// atomic pointer, so a page is rendered at most once per generation however
-// many clients ask for it (two requests racing on a brand new generation may
-// both render; the results are identical and either may be kept).
+// renderPage is the page's prepared view (prepared.go): the renderer runs
+// it once per snapshot change (at most once per RenderEvery) and when the
+// UTC year changes, never on a request. Its entity tag is the revision the
+// page carries in data-revision, which the refresh script sends back in
+// If-None-Match.
 
 // pageTemplate is parsed once; a syntax error is a build defect.
 var pageTemplate = template.Must(template.New("status.html").ParseFS(templates.FS, "status.html"))
-
-// renderedPage is one cached rendering of the page.
-type renderedPage struct {
-	generation uint64
-	year       int
-	body       []byte
-	// etag is the quoted entity tag: boot id, generation and year.
-	etag string
-}
 
 // initPage prepares the page state; called once from routes().
 func (s *Server) initPage() {
@@ -49,78 +37,19 @@ func (s *Server) initPage() {
 	s.bootID = strconv.FormatInt(time.Now().UnixNano(), 36)
 }
 
-// statusPage serves GET and HEAD /.
-func (s *Server) statusPage(c *echo.Context) error {
-	snap := s.snapshots.Latest()
-	if snap == nil {
-		snap = &messages.Snapshot{}
-	}
-	now := time.Now().UTC()
-	page, err := s.cachedPage(snap, now)
-	w := c.Response()
-	if err != nil {
-		s.logger.Error("status page template failed", "err", err)
-		w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		_, werr := fmt.Fprintf(w, "Template Error: %v", err)
-		return werr
-	}
-	h := w.Header()
-	h.Set("ETag", page.etag)
-	if etagMatches(c.Request().Header.Get("If-None-Match"), page.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	h.Set(echo.HeaderContentType, "text/html; charset=utf-8")
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(page.body)))
-	w.WriteHeader(http.StatusOK)
-	if c.Request().Method == http.MethodHead {
-		return nil
-	}
-	_, err = w.Write(page.body)
-	return err
+// pageRevision names one rendering of the page: boot id, snapshot
+// generation and footer year.
+func (s *Server) pageRevision(snap *messages.Snapshot, now time.Time) string {
+	return s.bootID + "-" + strconv.FormatUint(snap.Generation, 10) + "-" + strconv.Itoa(now.Year())
 }
 
-// cachedPage returns the rendering for snap's generation and now's year,
-// rendering it if no request did so yet.
-func (s *Server) cachedPage(snap *messages.Snapshot, now time.Time) (*renderedPage, error) {
-	year := now.Year()
-	if p := s.pageCache.Load(); p != nil && p.generation == snap.Generation && p.year == year {
-		return p, nil
-	}
-	revision := fmt.Sprintf("%s-%d-%d", s.bootID, snap.Generation, year)
+// renderPage is the View of GET /.
+func (s *Server) renderPage(snap *messages.Snapshot, now time.Time) ([]byte, string, error) {
 	var buf bytes.Buffer
-	s.renders.Add(1)
-	if err := s.pageTmpl.Execute(&buf, s.pageView(snap, now, revision)); err != nil {
-		return nil, err
+	if err := s.pageTmpl.Execute(&buf, s.pageView(snap, now, s.pageRevision(snap, now))); err != nil {
+		return nil, "", err
 	}
-	p := &renderedPage{generation: snap.Generation, year: year, body: buf.Bytes(), etag: `"` + revision + `"`}
-	// Keep the newest rendering: a slow request must not replace a newer
-	// generation with its older one.
-	for {
-		cur := s.pageCache.Load()
-		if cur != nil && (cur.year > year || (cur.year == year && cur.generation > snap.Generation)) {
-			break
-		}
-		if s.pageCache.CompareAndSwap(cur, p) {
-			break
-		}
-	}
-	return p, nil
-}
-
-// etagMatches implements the weak comparison of If-None-Match.
-func etagMatches(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, candidate := range strings.Split(header, ",") {
-		candidate = strings.TrimSpace(candidate)
-		if candidate == "*" || strings.TrimPrefix(candidate, "W/") == etag {
-			return true
-		}
-	}
-	return false
+	return buf.Bytes(), "text/html; charset=utf-8", nil
 }
 
 // The data handed to the template. Strings are escaped by html/template;

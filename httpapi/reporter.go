@@ -19,10 +19,13 @@ import (
 	"github.com/vigil-go/vigil/messages"
 )
 
-// Reporter delivers reporter API requests to the node actors.
+// Reporter delivers reporter API requests to the node actors. Each call
+// sets the message's Reply itself and returns the node actor's answer; a
+// Visible channel set by the caller is answered by the state actor once the
+// change is published.
 type Reporter interface {
 	Report(ctx context.Context, probe, node string, m messages.Report) error
-	Flush(ctx context.Context, probe, node, replica string) error
+	Flush(ctx context.Context, probe, node string, m messages.Flush) error
 }
 
 // MaxBodyBytes caps reporter and manager request bodies.
@@ -31,7 +34,7 @@ const MaxBodyBytes = 1 << 20
 // EnableReporter registers the reporter API (spec §7.4) on the server. Call
 // it before Serve.
 func (s *Server) EnableReporter(r Reporter, token string) {
-	h := &reporterAPI{reporter: r, auth: newTokenChecker(token), now: time.Now}
+	h := &reporterAPI{reporter: r, auth: newTokenChecker(token), now: time.Now, published: s.awaitPublished}
 	s.echo.POST("/reporter/:probe/:node", s.counted("reporter", h.report))
 	s.echo.DELETE("/reporter/:probe/:node/:replica", s.counted("reporter", h.flush))
 }
@@ -40,6 +43,9 @@ type reporterAPI struct {
 	reporter Reporter
 	auth     tokenChecker
 	now      func() time.Time
+	// published waits for an accepted write's snapshot and makes the next
+	// reads show it (Server.awaitPublished).
+	published func(ctx context.Context, visible <-chan uint64)
 }
 
 // report handles POST /reporter/<probe>/<node>.
@@ -60,9 +66,14 @@ func (h *reporterAPI) report(c *echo.Context) error {
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
+	visible := make(chan uint64, 1)
+	m.Visible = visible
 	err = withPlusFallback(segs[1], segs[2], func(probe, node string) error {
 		return h.reporter.Report(c.Request().Context(), probe, node, m)
 	})
+	if err == nil {
+		h.published(c.Request().Context(), visible)
+	}
 	return replyError(c, err)
 }
 
@@ -75,9 +86,13 @@ func (h *reporterAPI) flush(c *echo.Context) error {
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
+	visible := make(chan uint64, 1)
 	err := withPlusFallback(segs[1], segs[2], func(probe, node string) error {
-		return h.reporter.Flush(c.Request().Context(), probe, node, segs[3])
+		return h.reporter.Flush(c.Request().Context(), probe, node, messages.Flush{Replica: segs[3], Visible: visible})
 	})
+	if err == nil {
+		h.published(c.Request().Context(), visible)
+	}
 	return replyError(c, err)
 }
 

@@ -37,13 +37,31 @@ func newReporterHarness(t testing.TB, maxReplicas int) *reporterHarness {
 	var actors []*node.Actor
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	// Stand-in for the state actor's receipt: a write counts as published
+	// (generation 0) once it reaches out.
+	toState := make(chan messages.StateMessage, 1000)
+	go func() {
+		for {
+			select {
+			case m := <-toState:
+				answerVisible(m)
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	for _, svc := range cfg.Probe.Services {
 		for _, n := range svc.Nodes {
 			if n.Mode != config.ModePush && n.Mode != config.ModeLocal {
 				continue
 			}
 			a := node.New(node.Spec{Probe: svc.ID, Node: n.ID, Mode: n.Mode, DelayDead: 20 * time.Second,
-				CPUSickAbove: 0.99, RAMSickAbove: 0.99, MaxReplicas: maxReplicas, Out: out, Logger: quiet})
+				CPUSickAbove: 0.99, RAMSickAbove: 0.99, MaxReplicas: maxReplicas, Out: toState, Logger: quiet})
 			go a.Serve(ctx)
 			actors = append(actors, a)
 		}
@@ -51,6 +69,21 @@ func newReporterHarness(t testing.TB, maxReplicas int) *reporterHarness {
 	s := testServer(&messages.Snapshot{})
 	s.EnableReporter(node.NewRouter(cfg, actors), reporterToken)
 	return &reporterHarness{h: s.Handler(), out: out}
+}
+
+// answerVisible answers the Visible receipt of a reporter write, as the
+// state actor does once it has published it.
+func answerVisible(m messages.StateMessage) {
+	var v chan<- uint64
+	switch m := m.(type) {
+	case messages.ReplicaUpdated:
+		v = m.Visible
+	case messages.ReplicaRemoved:
+		v = m.Visible
+	}
+	if v != nil {
+		v <- 0
+	}
 }
 
 func basic(user, pass string) string {

@@ -15,12 +15,15 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = errorHandler
 	e.Pre(normalisePath)
 
-	getAndHead(e, "/status/text", s.statusText)
-	getAndHead(e, "/status/report", s.statusReport)
-
-	// Status page and static surface (page.go, assets.go).
+	// Prepared views (prepared.go): the status page, the status text and
+	// report, the badges.
 	s.initPage()
-	getAndHead(e, "/", s.statusPage)
+	for _, v := range s.views.views {
+		getAndHead(e, v.path, s.servePrepared(s.views.index(v.name)))
+	}
+
+	// Static surface (assets.go). Badge kinds other than the prepared ones
+	// are looked up per request (an override directory may add some).
 	getAndHead(e, "/robots.txt", s.robots)
 	getAndHead(e, "/badge/:kind", s.badge)
 	getAndHead(e, "/assets/fonts/:folder/:file", s.assetRoute("/assets/fonts/", "fonts", 2))
@@ -28,6 +31,36 @@ func (s *Server) routes() *echo.Echo {
 	getAndHead(e, "/assets/stylesheets/:file", s.assetRoute("/assets/stylesheets/", "stylesheets", 1))
 	getAndHead(e, "/assets/javascripts/:file", s.assetRoute("/assets/javascripts/", "javascripts", 1))
 	return e
+}
+
+// publicViews is the registry of prepared views: name, route and View. A
+// new public representation is one more entry; the renderer builds it with
+// the others, once per snapshot change.
+func (s *Server) publicViews() []namedView {
+	return []namedView{
+		{name: "page", path: "/", render: s.renderPage, tag: s.pageRevision},
+		{name: "text", path: "/status/text", render: renderText},
+		{name: "report", path: "/status/report", render: s.renderReport},
+		{name: "badge-color", path: "/badge/color", render: s.renderBadge("color")},
+		{name: "badge-icon", path: "/badge/icon", render: s.renderBadge("icon")},
+	}
+}
+
+// servePrepared answers GET and HEAD of the view at index i from the
+// current rendering (see renderer.ready for when a request waits).
+func (s *Server) servePrepared(i int) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		cur, err := s.views.ready(c.Request().Context())
+		if err != nil {
+			c.Response().Header().Set("Retry-After", "1")
+			return c.NoContent(http.StatusServiceUnavailable)
+		}
+		p := cur.views[i]
+		if p.err != nil {
+			return c.String(http.StatusInternalServerError, "Template Error: "+p.err.Error())
+		}
+		return p.write(c)
+	}
 }
 
 // getAndHead registers h for GET and HEAD.

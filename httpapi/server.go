@@ -1,7 +1,9 @@
 // Package httpapi is the web layer: an Echo server run as a supervised
-// service. Handlers only translate HTTP into snapshot reads (or, for the
-// reporter and manager APIs, messages); they never probe, never wait on an
-// actor and never touch package state.
+// service. Handlers only translate HTTP into prepared bytes (the public read
+// routes, rendered ahead of requests: prepared.go), snapshot reads, or, for
+// the reporter and manager APIs, messages; they never probe and never touch
+// package state. A write waits (bounded) for its actor's answer; a read waits
+// only for a rendering that must show a write answered before it.
 package httpapi
 
 import (
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,12 +56,18 @@ type Server struct {
 
 	// pageTmpl renders the status page (page.go).
 	pageTmpl *template.Template
-	// pageCache holds the rendering of the latest generation seen.
-	pageCache atomic.Pointer[renderedPage]
-	// renders counts template executions (tests check the cache with it).
-	renders atomic.Uint64
-	// bootID distinguishes this process's page entity tags.
+	// bootID distinguishes this server's page entity tags.
 	bootID string
+	// views renders the public read routes ahead of requests (prepared.go).
+	views *renderer
+	// handler is what Handler returns; SetHandler recognises it.
+	handler *serverHandler
+
+	// mu guards serving and the renderer pinned for the handler in use.
+	mu          sync.Mutex
+	serving     bool
+	active      *renderer
+	unpinActive func()
 }
 
 // Options configure a Server.
@@ -93,17 +102,62 @@ func New(o Options) *Server {
 		logger: o.Logger.With("actor", "web"), shutdownTimeout: o.ShutdownTimeout,
 		listening: o.Listening,
 	}
+	s.views = newRenderer(o.Snapshots, s.logger, s.publicViews())
+	s.active = s.views
+	s.handler = &serverHandler{s: s}
 	s.echo = s.routes()
 	return s
 }
 
-// Handler exposes the router, for tests that call it directly.
-func (s *Server) Handler() http.Handler { return s.echo }
+// serverHandler is the handler of one Server.
+type serverHandler struct{ s *Server }
+
+func (h *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.s.echo.ServeHTTP(w, r) }
+
+// Handler returns the server's routes as a handler: for tests, and for
+// SetHandler on the server that listens. Its prepared views are rendered
+// while a served server uses it, or else from its first request on.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) String() string { return "web " + s.addr }
 
+// Connection limits of the listening server, against slow and idle
+// clients (slowloris and the like); each connection costs one goroutine and
+// its buffers, never a probe's time:
+//
+//   - ReadHeaderTimeout 5 s: the request line and headers must arrive
+//     within 5 s of the connection being ready (a header dribbled byte by
+//     byte is cut there).
+//   - ReadTimeout 30 s: the whole request, body included (bodies are at
+//     most MaxBodyBytes).
+//   - WriteTimeout 30 s: from the end of the headers to the end of the
+//     response; the largest prepared page goes out compressed, so only a
+//     client slower than a few KB/s hits it. MCP streams are exempt (they
+//     stay open while the session lives).
+//   - IdleTimeout 60 s: a keep-alive connection with no new request is
+//     closed.
+//   - MaxHeaderBytes 32 KiB: request line and headers together (net/http
+//     answers 431 beyond it).
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 60 * time.Second
+	MaxHeaderBytes    = 32 << 10
+)
+
+// limit applies the connection limits above to hs.
+func limit(hs *http.Server) {
+	hs.ReadHeaderTimeout = ReadHeaderTimeout
+	hs.ReadTimeout = ReadTimeout
+	hs.WriteTimeout = WriteTimeout
+	hs.IdleTimeout = IdleTimeout
+	hs.MaxHeaderBytes = MaxHeaderBytes
+}
+
 // Serve listens on the configured address until ctx ends, then shuts down
-// gracefully. A bind failure is returned wrapped in ErrBind.
+// gracefully. A bind failure is returned wrapped in ErrBind. While it runs,
+// the prepared views of the handler in use are kept rendered.
 func (s *Server) Serve(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -113,14 +167,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.listening != nil {
 		s.listening(ln.Addr())
 	}
+	s.setServing(true)
+	defer s.setServing(false)
 	sc := echo.StartConfig{
 		Listener:        ln,
 		HideBanner:      true,
 		HidePort:        true,
 		GracefulTimeout: s.shutdownTimeout,
 		BeforeServeFunc: func(hs *http.Server) error {
-			hs.ReadHeaderTimeout = 10 * time.Second
-			hs.IdleTimeout = 120 * time.Second
+			limit(hs)
 			return nil
 		},
 	}
@@ -131,13 +186,55 @@ func (s *Server) Serve(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// setServing pins the renderer of the handler in use while Serve runs;
+// when Serve ends, it waits (bounded) for that renderer to stop.
+func (s *Server) setServing(on bool) {
+	s.mu.Lock()
+	s.serving = on
+	s.repin()
+	active := s.active
+	s.mu.Unlock()
+	if !on && active != nil {
+		active.waitStopped(s.shutdownTimeout)
+	}
+}
+
+// repin moves the pin to s.active (s.mu held).
+func (s *Server) repin() {
+	if s.unpinActive != nil {
+		s.unpinActive()
+		s.unpinActive = nil
+	}
+	if s.serving && s.active != nil {
+		s.unpinActive = s.active.pin()
+	}
+}
+
 // SetHandler replaces the handler that serves requests on the running
 // listener (used by configuration reloads; in-flight requests finish on the
-// old one).
-func (s *Server) SetHandler(h http.Handler) { s.current.Store(&h) }
+// old one). A handler from another Server's Handler brings its prepared
+// views along: they are kept rendered from now on, and the replaced ones
+// stop.
+func (s *Server) SetHandler(h http.Handler) {
+	s.current.Store(&h)
+	var next *renderer
+	if sh, ok := h.(*serverHandler); ok {
+		next = sh.s.views
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active = next
+	s.repin()
+}
 
 // serveHTTP dispatches to the current handler.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if cleanSlashes(r.URL.Path) == MCPPath {
+		// An MCP stream lives as long as its session, not one request.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
 	if h := s.current.Load(); h != nil {
 		(*h).ServeHTTP(w, r)
 		return

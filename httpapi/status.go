@@ -1,16 +1,17 @@
 package httpapi
 
 import (
-	"net/http"
-
-	"github.com/labstack/echo/v5"
+	"encoding/json"
+	"io"
+	"time"
 
 	"github.com/vigil-go/vigil/messages"
 )
 
-// statusText answers the general status as plain text (spec §7.3).
-func (s *Server) statusText(c *echo.Context) error {
-	return c.String(http.StatusOK, s.snapshots.Latest().Status.String())
+// renderText is the View of GET /status/text: the general status as plain
+// text (spec §7.3).
+func renderText(snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
+	return []byte(snap.Status.String()), "text/plain; charset=utf-8", nil
 }
 
 // Report is the /status/report body; field order is the wire order.
@@ -57,6 +58,33 @@ func BuildReport(snap *messages.Snapshot, page Page) Report {
 	return r
 }
 
-func (s *Server) statusReport(c *echo.Context) error {
-	return c.JSON(http.StatusOK, BuildReport(s.snapshots.Latest(), s.page))
+// renderReport is the View of GET /status/report: the report as JSON,
+// followed by a newline.
+func (s *Server) renderReport(snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
+	body, err := json.Marshal(BuildReport(snap, s.page))
+	if err != nil {
+		return nil, "", err
+	}
+	return append(body, '\n'), "application/json", nil
 }
+
+// renderBadge returns the View of GET /badge/<kind>: the SVG badge of the
+// general status (an override under assets.path wins, as for every asset).
+func (s *Server) renderBadge(kind string) View {
+	return func(snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
+		rel := "images/badges/" + kind + "-" + snap.Status.String() + "-default.svg"
+		f, ok := s.openAsset(rel)
+		if !ok {
+			return nil, "", errMissingAsset(rel)
+		}
+		defer f.closer.Close()
+		body, err := io.ReadAll(f.content)
+		return body, "image/svg+xml", err
+	}
+}
+
+// errMissingAsset reports a badge file that is neither overridden nor
+// embedded.
+type errMissingAsset string
+
+func (e errMissingAsset) Error() string { return "missing asset " + string(e) }

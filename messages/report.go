@@ -17,6 +17,11 @@ type Report struct {
 	// Reply receives nil, or ErrTooManyReplicas. It must have room for one
 	// value: the node actor never blocks on it.
 	Reply chan<- error
+	// Visible, when set, travels with the accepted report to the state
+	// actor (in ReplicaUpdated), which sends on it the generation of the
+	// first published snapshot that shows the report. It must have room for
+	// one value; nothing is sent when the report is refused.
+	Visible chan<- uint64
 }
 
 func (Report) nodeMessage() {}
@@ -27,6 +32,9 @@ func (Report) nodeMessage() {}
 type Flush struct {
 	Replica string
 	Reply   chan<- error
+	// Visible, when set, travels with an accepted flush to the state actor
+	// (in ReplicaRemoved); see Report.Visible.
+	Visible chan<- uint64
 }
 
 func (Flush) nodeMessage() {}
@@ -47,6 +55,11 @@ type ReplicaUpdated struct {
 	Queue    *Queue
 	Reported time.Time
 	Interval time.Duration
+	// Visible, when set, receives the generation of the first published
+	// snapshot that contains this update; the state actor then publishes
+	// without waiting for its usual coalescing delay, and never blocks on
+	// the send (it must have room for one value).
+	Visible chan<- uint64
 }
 
 func (ReplicaUpdated) stateMessage() {}
@@ -55,6 +68,8 @@ func (ReplicaUpdated) stateMessage() {}
 // Sent by: node actors. Received by: the state actor.
 type ReplicaRemoved struct {
 	Key ReplicaKey
+	// Visible: as in ReplicaUpdated.
+	Visible chan<- uint64
 }
 
 func (ReplicaRemoved) stateMessage() {}

@@ -151,8 +151,8 @@ func (r *RouterSwitch) Report(ctx context.Context, probe, node string, m message
 }
 
 // Flush forwards to the current router.
-func (r *RouterSwitch) Flush(ctx context.Context, probe, node, replica string) error {
-	return r.p.Load().Flush(ctx, probe, node, replica)
+func (r *RouterSwitch) Flush(ctx context.Context, probe, node string, m messages.Flush) error {
+	return r.p.Load().Flush(ctx, probe, node, m)
 }
 
 // Serve runs the tree until ctx ends or a service asks to terminate it.

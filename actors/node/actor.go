@@ -165,7 +165,7 @@ func (a *Actor) report(ctx context.Context, m messages.Report) error {
 		// Every accepted push report asks for a (coalesced) queue check.
 		a.signal(messages.QueueSignal{Check: true, Active: true})
 	}
-	return a.send(ctx, m.Replica, r)
+	return a.sendVisible(ctx, m.Replica, r, m.Visible)
 }
 
 // evaluate gives the status of a live replica (spec §5.2; expiry is
@@ -287,7 +287,7 @@ func (a *Actor) flush(ctx context.Context, m messages.Flush) error {
 	delete(a.replicas, m.Replica)
 	m.Reply <- nil
 	a.signalActive()
-	return a.out(ctx, messages.ReplicaRemoved{Key: a.key(m.Replica)})
+	return a.out(ctx, messages.ReplicaRemoved{Key: a.key(m.Replica), Visible: m.Visible})
 }
 
 // expire marks every replica whose deadline has passed as dead and re-arms
@@ -332,8 +332,15 @@ func (a *Actor) key(replica string) messages.ReplicaKey {
 }
 
 func (a *Actor) send(ctx context.Context, id string, r *replica) error {
+	return a.sendVisible(ctx, id, r, nil)
+}
+
+// sendVisible sends the replica's state; visible (may be nil) goes along
+// for the state actor to answer once the update is published.
+func (a *Actor) sendVisible(ctx context.Context, id string, r *replica, visible chan<- uint64) error {
 	return a.out(ctx, messages.ReplicaUpdated{
 		Key: a.key(id), Status: r.status, Err: r.err, Load: r.load, Queue: r.queue, Reported: r.reported, Interval: r.interval,
+		Visible: visible,
 	})
 }
 

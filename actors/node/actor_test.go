@@ -148,14 +148,14 @@ func TestRoutingErrorsAndFlush(t *testing.T) {
 			{"load to poll node", h.router.Report(ctx, "relay", "web", messages.Report{Load: &messages.Load{}}), messages.ErrWrongMode},
 			{"health to push node", h.router.Report(ctx, "relay", "socket", messages.Report{Health: &healthy}), messages.ErrWrongMode},
 			{"load to local node", h.router.Report(ctx, "internal", "gateway", messages.Report{Load: &messages.Load{}}), messages.ErrWrongMode},
-			{"flush on poll node", h.router.Flush(ctx, "relay", "web", "x"), messages.ErrWrongMode},
-			{"flush unknown replica", h.router.Flush(ctx, "relay", "socket", "x"), messages.ErrUnknownReplica},
+			{"flush on poll node", h.router.Flush(ctx, "relay", "web", messages.Flush{Replica: "x"}), messages.ErrWrongMode},
+			{"flush unknown replica", h.router.Flush(ctx, "relay", "socket", messages.Flush{Replica: "x"}), messages.ErrUnknownReplica},
 			{"first", h.load(t, "a", 0, 0, time.Minute), nil},
 			{"second", h.load(t, "b", 0, 0, time.Minute), nil},
 			{"over the cap", h.load(t, "c", 0, 0, time.Minute), messages.ErrTooManyReplicas},
 			{"known replica under cap", h.load(t, "a", 0, 0, time.Minute), nil},
-			{"flush", h.router.Flush(ctx, "relay", "socket", "a"), nil},
-			{"flush again", h.router.Flush(ctx, "relay", "socket", "a"), messages.ErrUnknownReplica},
+			{"flush", h.router.Flush(ctx, "relay", "socket", messages.Flush{Replica: "a"}), nil},
+			{"flush again", h.router.Flush(ctx, "relay", "socket", messages.Flush{Replica: "a"}), messages.ErrUnknownReplica},
 			{"room again", h.load(t, "c", 0, 0, time.Minute), nil},
 		}
 		for _, c := range checks {

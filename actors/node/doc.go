@@ -28,7 +28,9 @@
 // messages.Queue) on every report, every expiry, and every reading that
 // changes a replica's status, cause or queue information, and
 // messages.ReplicaRemoved on a flush, to the state actor's inbox (blocking
-// only until its own context ends). To its queue checker, when it has one
+// only until its own context ends). The update that follows an accepted
+// report or flush carries the request's Visible channel, if any, so that
+// the state actor tells the web layer which snapshot shows it. To its queue checker, when it has one
 // (Spec.QueueSignals), messages.QueueSignal: Check on every accepted push
 // report, and Active when the node gains its first live replica or loses
 // its last one (and once at start). That channel has one slot and the node

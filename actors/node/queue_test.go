@@ -207,7 +207,7 @@ func TestQueueSignals(t *testing.T) {
 		q.updates()
 		// Flushing one of two live replicas says nothing; expiry of the
 		// last one says inactive.
-		if err := q.router.Flush(t.Context(), "relay", "socket", "b"); err != nil {
+		if err := q.router.Flush(t.Context(), "relay", "socket", messages.Flush{Replica: "b"}); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -223,7 +223,7 @@ func TestQueueSignals(t *testing.T) {
 		// survives the merge with a later inactive notice.
 		q.report(t, "a", 0.1)
 		synctest.Wait()
-		if err := q.router.Flush(t.Context(), "relay", "socket", "a"); err != nil {
+		if err := q.router.Flush(t.Context(), "relay", "socket", messages.Flush{Replica: "a"}); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()

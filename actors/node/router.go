@@ -35,7 +35,9 @@ func NewRouter(cfg *config.Config, actors []*Actor) *Router {
 }
 
 // Report delivers a report to its node actor and waits for the answer:
-// nil, ErrUnknownNode, ErrWrongMode, ErrTooManyReplicas or ErrBusy.
+// nil, ErrUnknownNode, ErrWrongMode, ErrTooManyReplicas or ErrBusy. Reply
+// is set here; Visible, when the caller sets it, is answered by the state
+// actor (see messages.Report).
 func (r *Router) Report(ctx context.Context, probe, node string, m messages.Report) error {
 	rt, ok := r.nodes[[2]string{probe, node}]
 	if !ok {
@@ -53,9 +55,11 @@ func (r *Router) Report(ctx context.Context, probe, node string, m messages.Repo
 	return rt.actor.ask(ctx, m, reply)
 }
 
-// Flush removes a replica of a push or local node: nil, ErrUnknownNode,
-// ErrWrongMode, ErrUnknownReplica or ErrBusy.
-func (r *Router) Flush(ctx context.Context, probe, node, replica string) error {
+// Flush removes the replica m names from a push or local node and waits
+// for the answer: nil, ErrUnknownNode, ErrWrongMode, ErrUnknownReplica or
+// ErrBusy. Reply is set here; Visible, when the caller sets it, is answered
+// by the state actor (see messages.Flush).
+func (r *Router) Flush(ctx context.Context, probe, node string, m messages.Flush) error {
 	rt, ok := r.nodes[[2]string{probe, node}]
 	if !ok {
 		return messages.ErrUnknownNode
@@ -64,7 +68,8 @@ func (r *Router) Flush(ctx context.Context, probe, node, replica string) error {
 		return messages.ErrWrongMode
 	}
 	reply := make(chan error, 1)
-	return rt.actor.ask(ctx, messages.Flush{Replica: replica, Reply: reply}, reply)
+	m.Reply = reply
+	return rt.actor.ask(ctx, m, reply)
 }
 
 // ask puts m in the mailbox without blocking and waits for the answer.

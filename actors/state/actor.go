@@ -137,6 +137,9 @@ func (a *Actor) String() string { return "state" }
 // Serve runs the actor until ctx ends.
 func (a *Actor) Serve(ctx context.Context) error {
 	model := NewModel(a.cfg)
+	// Generations go on from the last publication, also after an internal
+	// restart: readers compare them to know which snapshot is newer.
+	model.gen = a.published.Latest().Generation
 	if a.store != nil {
 		st, err := a.store.Load(ctx)
 		if err != nil {
@@ -147,19 +150,35 @@ func (a *Actor) Serve(ctx context.Context) error {
 	if model.unprobed == 0 {
 		model.Apply(messages.Tick{At: time.Now()}, time.Now())
 	}
-	a.published.store(model.Snapshot())
+	var lastPublish time.Time
+	// waiting are the Visible channels of updates applied but not yet
+	// published.
+	var waiting []chan<- uint64
+	publish := func(now time.Time) {
+		snap := model.Snapshot()
+		a.published.store(snap)
+		lastPublish = now
+		for _, v := range waiting {
+			select {
+			case v <- snap.Generation:
+			default: // a channel without room: the sender broke the contract
+			}
+		}
+		clear(waiting)
+		waiting = waiting[:0]
+	}
+	publish(time.Time{}) // a zero lastPublish: the first change is published at once
 	if n, ok := model.StartupNotification(time.Now()); ok && a.startupSent.CompareAndSwap(false, true) {
 		a.broadcast(n)
 	}
-	var lastPublish time.Time
 	tick := time.NewTicker(TickEvery)
 	defer tick.Stop()
 	flush := time.NewTicker(FlushEvery)
 	defer flush.Stop()
-	publish := time.NewTimer(time.Hour)
-	publish.Stop()
+	publishTimer := time.NewTimer(time.Hour)
+	publishTimer.Stop()
 	armed := false
-	defer publish.Stop()
+	defer publishTimer.Stop()
 
 	for {
 		select {
@@ -170,12 +189,14 @@ func (a *Actor) Serve(ctx context.Context) error {
 			if handled, answer := a.command(model, msg); handled {
 				// A command's effect is published before it is answered,
 				// so a client reads its own write.
-				a.published.store(model.Snapshot())
-				lastPublish = time.Now()
+				publish(time.Now())
 				answer()
 				continue
 			}
 			a.apply(model, msg, time.Now())
+			if v := visibleReceipt(msg); v != nil {
+				waiting = append(waiting, v)
+			}
 		case r := <-a.control:
 			// Fields written here are read only by this goroutine (and by
 			// the next Serve after a restart).
@@ -188,28 +209,49 @@ func (a *Actor) Serve(ctx context.Context) error {
 				a.broadcast(n)
 			}
 			a.flush(model, nil)
-			a.published.store(model.Snapshot())
-			lastPublish = now
+			publish(now)
 			r.reply <- nil
 			continue
 		case now := <-tick.C:
 			a.apply(model, messages.Tick{At: now}, now)
 		case <-flush.C:
 			a.flush(model, nil)
-		case <-publish.C:
+		case <-publishTimer.C:
 			armed = false
+		}
+		// A reporter API write waits for its update to be published: do it
+		// once the inbox is drained (so a burst shares one snapshot), or
+		// when many are waiting.
+		if len(waiting) > 0 && (len(a.inbox) == 0 || len(waiting) >= maxWaiting) {
+			publish(time.Now())
+			continue
 		}
 		if !model.Dirty() || armed {
 			continue
 		}
 		if wait := a.publishEvery - time.Since(lastPublish); wait > 0 {
-			publish.Reset(wait)
+			publishTimer.Reset(wait)
 			armed = true
 			continue
 		}
-		a.published.store(model.Snapshot())
-		lastPublish = time.Now()
+		publish(time.Now())
 	}
+}
+
+// maxWaiting bounds how many reporter API writes may wait for one
+// publication while the inbox keeps delivering.
+const maxWaiting = 256
+
+// visibleReceipt returns the channel on which the sender of msg wants the
+// generation that shows it (nil when it does not).
+func visibleReceipt(msg messages.StateMessage) chan<- uint64 {
+	switch m := msg.(type) {
+	case messages.ReplicaUpdated:
+		return m.Visible
+	case messages.ReplicaRemoved:
+		return m.Visible
+	}
+	return nil
 }
 
 // command handles the Manager API messages, which carry a reply channel.

@@ -24,7 +24,11 @@
 // the actor only does in-memory work per message, so the inbox drains fast.
 // Snapshots are coalesced: a change after a quiet period is published at
 // once, further changes at most once per PublishEvery; a Manager API change
-// is published before it is answered.
+// is published before it is answered. A ReplicaUpdated or ReplicaRemoved
+// that carries a Visible channel (a reporter API write) is published as
+// soon as the inbox is drained, and its generation is then sent on that
+// channel without blocking, so the web layer knows which snapshot shows it.
+// Generations keep increasing across internal restarts.
 //
 // Restart: Serve rebuilds the model from the configuration and the store
 // (when there is one); probes repopulate the rest within one interval. The

@@ -1,0 +1,395 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/vigil-go/vigil/messages"
+)
+
+// Prepared views: the public read routes (/, /status/text, /status/report,
+// the badges) are served from bytes rendered ahead of the request.
+//
+// Owns: one renderer per Server. Its goroutine is the only caller of the
+// view functions: it renders every registered view from the latest
+// snapshot, builds the compressed variants of each body once, and
+// publishes the whole set as one immutable rendering behind an atomic
+// pointer. Requests only pick bytes out of the current rendering.
+//
+// Receives: nothing on a mailbox. It reads the published snapshot
+// (Snapshots.Latest, never blocking the state actor) once per RenderEvery
+// and renders when the snapshot changed or the UTC year did (the footer), so
+// at most once per RenderEvery however often probes publish. A kick
+// (buffered, never blocking the sender) wakes it early: the first request,
+// and a request that must show a write.
+//
+// Read your writes: a reporter or Manager API write that answers 200 first
+// raises the must-be-visible watermark to the generation of a snapshot that
+// shows its effect (expect). A read whose current rendering is older kicks
+// the renderer, which then renders at once (bypassing the cadence), and
+// waits for it at most VisibleWait. A read that follows no pending write
+// never waits; only the very first request may wait for the first
+// rendering.
+//
+// Lifetime: the goroutine runs while the server is served (Serve, or the
+// handler of a served server through SetHandler). A handler used on its own
+// (tests, or a replaced handler still finishing requests) starts it on its
+// first request; it then stops after idleStop without requests.
+
+// View renders one public representation of a snapshot: the body and its
+// media type. now is the rendering time (UTC), for what depends on the
+// clock. It runs on the renderer goroutine only, never on a request.
+type View func(snap *messages.Snapshot, now time.Time) (body []byte, contentType string, err error)
+
+// namedView is one entry of the registry.
+type namedView struct {
+	name, path string
+	render     View
+	// tag, when set, gives the entity-tag base of a rendering; otherwise
+	// it is a hash of the body (so equal bytes keep their tag).
+	tag func(snap *messages.Snapshot, now time.Time) string
+}
+
+const (
+	// RenderEvery is the rendering cadence: the renderer looks at the
+	// snapshot this often and renders when it changed.
+	RenderEvery = time.Second
+	// VisibleWait bounds how long a read waits for a rendering that shows
+	// a write answered before it.
+	VisibleWait = 2 * time.Second
+	// firstWait bounds how long the first request waits for the first
+	// rendering (503 after that).
+	firstWait = 10 * time.Second
+	// idleStop stops the goroutine of a renderer that is not pinned by a
+	// served server after this long without a request.
+	idleStop = time.Minute
+)
+
+// rendering is one immutable set of prepared views.
+type rendering struct {
+	// snap is the snapshot rendered (nil: nothing rendered yet).
+	snap *messages.Snapshot
+	gen  uint64
+	year int
+	at   time.Time
+	// views is indexed like renderer.views.
+	views []*prepared
+	// next is closed when a newer rendering replaces this one.
+	next chan struct{}
+}
+
+// renderer owns the prepared views of one Server (see above).
+type renderer struct {
+	snapshots Snapshots
+	views     []namedView
+	logger    *slog.Logger
+	// every, wait and idle are RenderEvery, VisibleWait and idleStop;
+	// tests shorten or lengthen them before the first request.
+	every, wait, idle time.Duration
+
+	current atomic.Pointer[rendering]
+	// visible is the must-be-visible watermark (a snapshot generation).
+	visible atomic.Uint64
+	kick    chan struct{}
+	// empty stands in for a missing snapshot.
+	empty *messages.Snapshot
+	// renders counts renderings (tests, benchmarks).
+	renders atomic.Uint64
+
+	// Lifecycle: running is set while the goroutine runs; pins counts the
+	// served servers that keep it running; lastUse is the last request
+	// (Unix nanoseconds).
+	running atomic.Bool
+	pins    atomic.Int64
+	lastUse atomic.Int64
+	// exited is closed when the goroutine started last has ended.
+	exited atomic.Pointer[chan struct{}]
+
+	// enc is used by the renderer goroutine only.
+	enc encoders
+}
+
+func newRenderer(snapshots Snapshots, logger *slog.Logger, views []namedView) *renderer {
+	r := &renderer{
+		snapshots: snapshots, views: views, logger: logger,
+		every: RenderEvery, wait: VisibleWait, idle: idleStop,
+		kick: make(chan struct{}, 1), empty: &messages.Snapshot{},
+	}
+	r.current.Store(&rendering{next: make(chan struct{})})
+	return r
+}
+
+// index returns the registry position of the view called name.
+func (r *renderer) index(name string) int {
+	for i, v := range r.views {
+		if v.name == name {
+			return i
+		}
+	}
+	panic("httpapi: no view " + name)
+}
+
+// expect raises the must-be-visible watermark to gen: reads from now on
+// wait (bounded) for a rendering of generation gen or newer.
+func (r *renderer) expect(gen uint64) {
+	for {
+		cur := r.visible.Load()
+		if cur >= gen || r.visible.CompareAndSwap(cur, gen) {
+			return
+		}
+	}
+}
+
+// poke wakes the renderer without ever blocking.
+func (r *renderer) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+var errNotRendered = errors.New("no rendering yet")
+
+// ready returns the rendering a request is served from: the current one,
+// unless it is older than the watermark (then a newer one, waited for at
+// most r.wait) or there is none yet (waited for at most firstWait).
+func (r *renderer) ready(ctx context.Context) (*rendering, error) {
+	r.touch()
+	cur := r.current.Load()
+	need := r.visible.Load()
+	if cur.snap != nil && cur.gen >= need {
+		return cur, nil
+	}
+	r.poke()
+	bound := r.wait
+	if cur.snap == nil {
+		bound = firstWait
+	}
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	for {
+		select {
+		case <-cur.next:
+			cur = r.current.Load()
+			if cur.snap != nil && cur.gen >= need {
+				return cur, nil
+			}
+		case <-timer.C:
+			return r.late(cur, need)
+		case <-ctx.Done():
+			if cur.snap == nil {
+				return nil, ctx.Err()
+			}
+			return cur, nil
+		}
+	}
+}
+
+// late settles a read whose wait ran out: it gets the newest rendering
+// there is. A watermark that no rendering reached in time is dropped to
+// what is rendered, so that later reads do not all wait for it.
+func (r *renderer) late(cur *rendering, need uint64) (*rendering, error) {
+	if cur.snap == nil {
+		return nil, errNotRendered
+	}
+	if r.visible.CompareAndSwap(need, cur.gen) {
+		r.logger.Warn("a write was not rendered in time; serving the latest rendering", "want", need, "rendered", cur.gen)
+	}
+	return cur, nil
+}
+
+// touch records a request and starts the goroutine when it is not running.
+// A renderer started here after having stopped has an old rendering: the
+// watermark makes this request wait for a fresh one.
+func (r *renderer) touch() {
+	r.lastUse.Store(time.Now().UnixNano())
+	if r.running.Load() || !r.running.CompareAndSwap(false, true) {
+		return
+	}
+	if r.current.Load().snap != nil {
+		r.expect(r.latest().Generation)
+	}
+	r.start()
+}
+
+// start runs the goroutine; the caller has just set running.
+func (r *renderer) start() {
+	exited := make(chan struct{})
+	r.exited.Store(&exited)
+	go r.run(exited)
+}
+
+// waitStopped waits at most d for the goroutine to end.
+func (r *renderer) waitStopped(d time.Duration) {
+	p := r.exited.Load()
+	if p == nil {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-*p:
+	case <-timer.C:
+	}
+}
+
+// pin keeps the goroutine running (and starts it) until release is
+// called; a served server pins the renderer of the handler it serves.
+func (r *renderer) pin() (release func()) {
+	r.pins.Add(1)
+	if r.running.CompareAndSwap(false, true) {
+		r.start()
+	}
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			r.pins.Add(-1)
+			r.lastUse.Store(0)
+			r.poke()
+		}
+	}
+}
+
+// idleNow tells whether nothing keeps the goroutine running.
+func (r *renderer) idleNow() bool {
+	return r.pins.Load() == 0 && time.Since(time.Unix(0, r.lastUse.Load())) >= r.idle
+}
+
+// stopping tells the goroutine whether to end. A request or pin racing with
+// the decision either sees running cleared (and starts a new goroutine) or
+// is seen by the second look.
+func (r *renderer) stopping() bool {
+	if !r.idleNow() {
+		return false
+	}
+	r.running.Store(false)
+	if !r.idleNow() && r.running.CompareAndSwap(false, true) {
+		return false
+	}
+	return true
+}
+
+// run is the renderer goroutine; it closes exited when it ends.
+func (r *renderer) run(exited chan struct{}) {
+	defer close(exited)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-r.kick:
+		}
+		if r.stopping() {
+			return
+		}
+		timer.Reset(r.step(time.Now()))
+	}
+}
+
+func (r *renderer) latest() *messages.Snapshot {
+	if s := r.snapshots.Latest(); s != nil {
+		return s
+	}
+	return r.empty
+}
+
+// step renders when due and returns how long to sleep until the next look.
+func (r *renderer) step(now time.Time) time.Duration {
+	now = now.UTC()
+	cur := r.current.Load()
+	snap := r.latest()
+	if cur.snap == snap && cur.year == now.Year() {
+		return r.every
+	}
+	urgent := cur.snap == nil || r.visible.Load() > cur.gen
+	if since := now.Sub(cur.at); !urgent && since < r.every {
+		return r.every - since
+	}
+	r.render(snap, now)
+	return r.every
+}
+
+// render builds every view for snap and publishes the set.
+func (r *renderer) render(snap *messages.Snapshot, now time.Time) {
+	prev := r.current.Load()
+	next := &rendering{snap: snap, gen: snap.Generation, year: now.Year(), at: now,
+		views: make([]*prepared, len(r.views)), next: make(chan struct{})}
+	for i, v := range r.views {
+		var old *prepared
+		if prev.views != nil {
+			old = prev.views[i]
+		}
+		next.views[i] = r.prepare(v, old, snap, now)
+	}
+	r.renders.Add(1)
+	r.current.Store(next)
+	close(prev.next)
+}
+
+// prepare renders one view. A failed rendering keeps the previous good one
+// (logged); with none, requests get the error. Bytes equal to the previous
+// rendering's keep its variants and entity tags.
+func (r *renderer) prepare(v namedView, old *prepared, snap *messages.Snapshot, now time.Time) *prepared {
+	body, contentType, err := v.render(snap, now)
+	if err != nil {
+		r.logger.Error("rendering failed", "view", v.name, "error", err)
+		if old != nil && old.err == nil {
+			return old
+		}
+		return &prepared{err: err}
+	}
+	if old != nil && old.err == nil && old.contentType[0] == contentType && bytes.Equal(old.variants[0].body, body) {
+		return old
+	}
+	var base string
+	if v.tag != nil {
+		base = v.tag(snap, now)
+	} else {
+		sum := sha256.Sum256(body)
+		base = base64.RawURLEncoding.EncodeToString(sum[:12])
+	}
+	return r.enc.prepare(body, contentType, base)
+}
+
+// writeWait bounds how long a reporter API write waits for the state actor
+// to publish it.
+const writeWait = 2 * time.Second
+
+// awaitPublished waits (at most writeWait) for the generation of the
+// snapshot that shows an accepted reporter write, and makes reads wait for
+// its rendering. It waits on the state actor, never on rendering. Should
+// the state actor not answer in time, the write is still answered (it was
+// accepted) and shows up with a later rendering.
+func (s *Server) awaitPublished(ctx context.Context, visible <-chan uint64) {
+	timer := time.NewTimer(writeWait)
+	defer timer.Stop()
+	select {
+	case gen := <-visible:
+		s.views.expect(gen)
+	case <-timer.C:
+		s.logger.Warn("a reporter write was not published in time", "wait", writeWait)
+	case <-ctx.Done():
+	}
+}
+
+// readYourWrite wraps a Manager API write: after a 200, the next reads wait
+// for a rendering of the latest snapshot, which shows the change (the state
+// actor publishes a change before it answers).
+func (s *Server) readYourWrite(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		err := h(c)
+		if resp, _ := echo.UnwrapResponse(c.Response()); err == nil && resp != nil && resp.Status == http.StatusOK {
+			s.views.expect(s.snapshots.Latest().Generation)
+		}
+		return err
+	}
+}
