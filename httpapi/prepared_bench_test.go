@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,8 +177,8 @@ func listen(tb testing.TB, h http.Handler) string {
 // BenchmarkServePrepared measures GET / of the 1,000-node page over
 // loopback HTTP (32 keep-alive clients) while the snapshot changes 10 times
 // a second, identity and brotli, against net/http's file server sending
-// the same identity bytes from disk in the same run. It ignores b.N: run
-// it with -benchtime 1x.
+// the same identity bytes from disk in the same run; and GET
+// /status/report (identity). It ignores b.N: run it with -benchtime 1x.
 func BenchmarkServePrepared(b *testing.B) {
 	const workers, total = 32, 6000
 	base := largeSnapshot(1000, 1)
@@ -217,6 +218,7 @@ func BenchmarkServePrepared(b *testing.B) {
 	rate, p99 := loadGet(b, url, "", workers, total)
 	brRate, brP99 := loadGet(b, url, "gzip, deflate, br, zstd", workers, total)
 	fileRate, fileP99 := loadGet(b, fileURL, "", workers, total)
+	reportRate, reportP99 := loadGet(b, strings.TrimSuffix(url, "/")+"/status/report", "", workers, total)
 	b.StopTimer()
 	b.ReportMetric(rate, "identity-req/s")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "identity-p99-ms")
@@ -224,5 +226,7 @@ func BenchmarkServePrepared(b *testing.B) {
 	b.ReportMetric(float64(brP99.Microseconds())/1000, "br-p99-ms")
 	b.ReportMetric(fileRate, "fileserver-req/s")
 	b.ReportMetric(float64(fileP99.Microseconds())/1000, "fileserver-p99-ms")
+	b.ReportMetric(reportRate, "report-req/s")
+	b.ReportMetric(float64(reportP99.Microseconds())/1000, "report-p99-ms")
 	b.ReportMetric(float64(s.views.renders.Load()), "renderings")
 }
