@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,10 @@ import (
 // The browser test drives the system Chromium through its command line
 // (--dump-dom, --screenshot, --virtual-time-budget): no extra dependency.
 // It skips when Chromium is missing, except in CI (CI=true) where it fails.
+//
+// It looks at the page during an incident, as a desktop (1280x800) and a
+// phone (390x844) show it, light and dark, and writes screenshots to
+// $VIGIL_SCREENSHOT_DIR (a temporary directory when unset).
 
 const chromiumBin = "/usr/bin/chromium"
 
@@ -48,7 +53,7 @@ func chromium(t *testing.T, args ...string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	base := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
 		"--user-data-dir=" + t.TempDir(),
@@ -73,66 +78,39 @@ func chromium(t *testing.T, args ...string) []byte {
 	return stdout.Bytes()
 }
 
-// browserSnapshot is a realistic page: one announcement, three services.
-func browserSnapshot(gen uint64, apiStatus, cdnStatus messages.Status, refreshed time.Time) *messages.Snapshot {
-	load := func(cpu, ram float64) *messages.Load { return &messages.Load{CPU: cpu, RAM: ram} }
-	rep := func(id string, s messages.Status, ms int, err string) messages.ReplicaSnapshot {
-		return messages.ReplicaSnapshot{ID: id, Status: s, HasLatency: true, Latency: time.Duration(ms) * time.Millisecond, Err: err}
-	}
-	webStatus := messages.Worst(apiStatus, cdnStatus)
-	apiErr, cdnErr := "", ""
-	if apiStatus != messages.Healthy {
-		apiErr = "HTTP response took 2310ms (sick above 1500ms)"
-	}
-	if cdnStatus != messages.Healthy {
-		cdnErr = "HTTP response took 1870ms (sick above 1500ms)"
-	}
-	return &messages.Snapshot{
-		Generation: gen, Status: webStatus, Refreshed: refreshed,
-		Announcements: []messages.Announcement{{ID: "a1", Title: "Scheduled database maintenance",
-			Text: "The primary database will be upgraded on Saturday between 02:00 and 03:00 UTC.\nWrites may be briefly delayed.",
-			Date: time.Date(2025, 7, 4, 16, 30, 0, 0, time.UTC)}},
-		Probes: []messages.ProbeSnapshot{
-			{ID: "web", Label: "Website & API", Status: webStatus, Nodes: []*messages.NodeSnapshot{
-				{ID: "api", Label: "Public API", Mode: "poll", Status: apiStatus, RevealReplicaName: true,
-					LinkURL: "https://status.example.com/docs", LinkLabel: "API documentation",
-					Replicas: []messages.ReplicaSnapshot{rep("https://api-1.example.com/health", apiStatus, 2310, apiErr),
-						rep("https://api-2.example.com/health", messages.Healthy, 184, ""),
-						rep("https://api-3.example.com/health", messages.Healthy, 0, "")}},
-				{ID: "cdn", Label: "Static files (CDN)", Mode: "poll", Status: cdnStatus,
-					Replicas: []messages.ReplicaSnapshot{rep("https://cdn.example.com/", cdnStatus, 1870, cdnErr)}},
-			}},
-			{ID: "relay", Label: "Realtime relay", Status: messages.Healthy, Nodes: []*messages.NodeSnapshot{
-				{ID: "socket", Label: "Socket servers", Mode: "push", Status: messages.Healthy, Replicas: []messages.ReplicaSnapshot{
-					{ID: "10.0.0.1", Status: messages.Healthy, Load: load(0.31, 0.62), Queue: &messages.Queue{Ready: 12, Unacked: 0}},
-					{ID: "10.0.0.2", Status: messages.Healthy, Load: load(0.27, 0.58)},
-					{ID: "10.0.0.3", Status: messages.Healthy, Load: load(0.44, 0.71)},
-					{ID: "10.0.0.4", Status: messages.Healthy, Load: load(0.12, 0.40)},
-				}},
-			}},
-			{ID: "internal", Label: "Internal network", Status: messages.Healthy, Nodes: []*messages.NodeSnapshot{
-				{ID: "gateway", Label: "Gateway", Mode: "local", Status: messages.Healthy,
-					Replicas: []messages.ReplicaSnapshot{rep("icmp://10.1.0.1", messages.Healthy, 3, "")}},
-				{ID: "backup", Label: "Backup jobs", Mode: "script", Status: messages.Healthy,
-					Replicas: []messages.ReplicaSnapshot{rep("check-backups.sh", messages.Healthy, 912, "")}},
-				{ID: "mail", Label: "Mail relay", Mode: "push", Status: messages.Healthy},
-			}},
-		},
-	}
-}
+// browserHooks is custom_html for the tests: on load, "#tip" in the URL
+// focuses the first replica of a failing node (its tooltip opens), "open"
+// opens every fold, "measure" writes the page's widths and where the first
+// failing node ends into #measure, and "watch" keeps the focused replica's
+// node and number in <html data-focus> (to see focus survive a refresh).
+const browserHooks = `<script>addEventListener("load", function () {
+  var h = location.hash, d = document.documentElement;
+  if (h.indexOf("tip") >= 0) { var r = document.querySelector(".nodes > li.dead ol > li, .nodes > li.sick ol > li"); if (r) { r.focus(); } }
+  if (h.indexOf("open") >= 0) { document.querySelectorAll("details").forEach(function (x) { x.open = true; }); }
+  if (h.indexOf("measure") >= 0) {
+    var f = document.querySelector(".nodes > li.dead, .nodes > li.sick"), p = document.createElement("p");
+    p.id = "measure";
+    p.textContent = "scrollWidth=" + d.scrollWidth + " clientWidth=" + d.clientWidth +
+      " failingBottom=" + Math.round(f.getBoundingClientRect().bottom) + " innerHeight=" + innerHeight;
+    document.body.appendChild(p);
+  }
+  if (h.indexOf("watch") >= 0) {
+    setInterval(function () {
+      var a = document.activeElement, box = a && a.matches(".nodes ol > li");
+      d.setAttribute("data-focus", box ? a.parentNode.parentNode.querySelector("p").firstChild.textContent + " " + a.firstChild.textContent : a.tagName);
+    }, 500);
+  }
+});</script>`
 
-const testLogo = `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32" viewBox="0 0 120 32">` +
-	`<rect width="32" height="32" rx="8" fill="#4f46e5"/><path d="M9 17l5 5 9-11" fill="none" stroke="#fff" stroke-width="3.2" stroke-linecap="round" stroke-linejoin="round"/>` +
-	`<text x="40" y="22" font-family="system-ui, sans-serif" font-size="17" font-weight="700" fill="#4f46e5">Acme</text></svg>`
-
-// phoneFrame shows "/" in a 390 px wide iframe (Chromium windows cannot be
-// narrower than 500 px) and reports the framed page's widths once loaded.
+// phoneFrame shows "/#measure" in a 390x844 frame (a Chromium window that
+// dumps its DOM is never narrower than 500 px) and copies what the page
+// measured into #result.
 const phoneFrame = `<!DOCTYPE html><html><head><meta charset="utf-8"><style>
-body{margin:0;background:#8a94a3}iframe{display:block;width:390px;height:%dpx;border:0}</style></head><body>
-<iframe id="phone" src="/%s"></iframe><p id="result" hidden>pending</p><script>
+body{margin:0}iframe{display:block;width:390px;height:844px;border:0}</style></head><body>
+<iframe id="phone" src="/#measure"></iframe><p id="result">pending</p><script>
 addEventListener("load", function () {
-  var d = document.getElementById("phone").contentDocument.documentElement;
-  document.getElementById("result").textContent = "scrollWidth=" + d.scrollWidth + " clientWidth=" + d.clientWidth;
+  var m = document.getElementById("phone").contentDocument.getElementById("measure");
+  document.getElementById("result").textContent = m ? m.textContent : "no measure";
 });
 </script></body></html>`
 
@@ -154,42 +132,42 @@ type statusRecorder struct {
 
 func (r *statusRecorder) WriteHeader(code int) { r.code = code; r.ResponseWriter.WriteHeader(code) }
 
-func startBrowserRig(t *testing.T) *browserRig {
+// startBrowserRig serves the incident page (incidentSnapshot) branded with
+// the embedded logo and icon, or with a logo that answers 404 when
+// brokenLogo is set. Its next snapshot keeps the general status and moves
+// one node of the large service from degraded to healthy and another one
+// the other way.
+func startBrowserRig(t *testing.T, brokenLogo bool) *browserRig {
 	t.Helper()
-	assets := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(assets, "images", "brand"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(assets, "images", "brand", "logo.svg"), []byte(testLogo), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	b := testBranding()
-	b.PageTitle = "Acme Status"
-	b.LogoURL = "/assets/images/brand/logo.svg"
-	b.IconURL = "/badge/icon"
-	b.LogoColor = "#4F46E5"
-	b.WebsiteURL = "https://example.com/"
-	// custom_html: a hook for the tooltip screenshot (focus a sick replica).
-	b.CustomHTML = `<script>addEventListener("load", function () { if (location.hash === "#tip") {` +
-		` var r = document.querySelector(".replica.status-sick"); if (r) { r.focus(); } } });</script>`
+	b.PageTitle, b.CompanyName = "Example Status", "Example Ltd"
+	b.LogoURL, b.IconURL = "/assets/images/brand/logo.svg", "/assets/images/brand/icon.svg"
+	if brokenLogo {
+		b.LogoURL = "/assets/images/brand/missing.svg"
+	}
+	b.LogoColor = "#1d4ed8"
+	b.CustomHTML = browserHooks
 
-	rig := &browserRig{holder: newSwapSnapshots(browserSnapshot(1, messages.Sick, messages.Healthy,
-		time.Date(2025, 7, 4, 8, 58, 28, 0, time.UTC)))}
-	// Next generation: a NODE changes (API recovers, CDN slows down) while
-	// the general status stays "sick".
-	rig.next = browserSnapshot(2, messages.Healthy, messages.Sick, time.Date(2025, 7, 4, 9, 0, 8, 0, time.UTC))
+	first := time.Date(2025, 7, 4, 4, 15, 15, 0, time.UTC)
+	rig := &browserRig{holder: newSwapSnapshots(incidentSnapshot(first))}
+	rig.next = incidentSnapshot(first.Add(20 * time.Second))
+	rig.next.Generation++
+	for _, n := range rig.next.Probes[2].Nodes {
+		switch n.Label {
+		case "Frankfurt":
+			n.Status, n.Replicas[0].Status = messages.Healthy, messages.Healthy
+		case "Sydney":
+			n.Status, n.Replicas[0].Status, n.Replicas[0].Err = messages.Sick, messages.Sick, "HTTP response took 1630ms (sick above 1500ms)"
+		}
+	}
 
-	srv := New(Options{Addr: "127.0.0.1:0", Snapshots: rig.holder, Branding: b, AssetsDir: assets, Version: "test",
+	srv := New(Options{Addr: "127.0.0.1:0", Snapshots: rig.holder, Branding: b, Version: "test",
 		Page: Page{Title: b.PageTitle, URL: b.PageURL}, Logger: slog.New(slog.DiscardHandler)})
 	h := srv.Handler()
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/__phone") {
+		if r.URL.Path == "/__phone" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			frag := ""
-			if r.URL.Query().Has("tip") {
-				frag = "#tip"
-			}
-			fmt.Fprintf(w, phoneFrame, 1900, frag)
+			fmt.Fprint(w, phoneFrame)
 			return
 		}
 		if strings.HasPrefix(r.URL.Path, "/status/text") && rig.armed.Load() && rig.swapped.CompareAndSwap(false, true) {
@@ -222,44 +200,75 @@ func (r *browserRig) requests() []string {
 
 func count(s, sub string) int { return strings.Count(s, sub) }
 
+// nodeClasses maps node names to their status class in a dumped DOM.
+func nodeClasses(dom string) map[string]string {
+	m := map[string]string{}
+	for _, g := range regexp.MustCompile(`<li class="(healthy|sick|dead|nodata)"><p>([^<]+)`).FindAllStringSubmatch(dom, -1) {
+		m[g[2]] = g[1]
+	}
+	return m
+}
+
+// screenshotDir is $VIGIL_SCREENSHOT_DIR, created if needed, or a
+// temporary directory.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("VIGIL_SCREENSHOT_DIR")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestBrowserStatusPage(t *testing.T) {
 	needChromium(t)
-	rig := startBrowserRig(t)
+	rig := startBrowserRig(t, false)
 
-	// 1. The page as loaded: hooks and classes.
-	dom := string(chromium(t, "--window-size=1280,900", "--dump-dom", rig.url+"/"))
+	// 1. The page as loaded: hooks for the refresh script, the banner
+	// naming the affected services, affected services first, failing nodes
+	// first, the healthy nodes of the large service folded.
+	dom := string(chromium(t, "--window-size=1280,800", "--virtual-time-budget=3000", "--dump-dom", rig.url+"/"))
 	if count(dom, "<aside") != 1 || count(dom, "<main") != 1 {
 		t.Fatalf("want one aside and one main:\n%s", dom)
 	}
 	for _, want := range []string{
-		`<aside class="status-sick-background banner">`,
-		`data-status="sick" data-generation="1"`,
-		`window.STATUS_GENERAL = "sick";`,
-		"<h1>Some services are degraded</h1>",
-		"refreshed 08:58:28 UTC+00:00",
-		"Scheduled database maintenance",
+		`<aside class="status-dead-background banner"`,
+		`data-status="dead" data-generation="3"`,
+		`window.STATUS_GENERAL = "dead";`,
+		"<h1>Service disruption in progress</h1>",
+		`Affected: <a href="#probe-payments">Payments</a>, <a href="#probe-edge">Edge network</a>`,
+		`refreshed <time datetime="2025-07-04T04:15:15Z">04:15:15 UTC</time>`,
+		"Checkout errors under investigation",
+		`<details class="fold"><summary>23 other nodes operational</summary>`,
+		`<li class="nodata"><p>Mail relay</p><span>No data</span>`,
+		`<a class="brand" href="/"><img class="brand-logo"`, // the logo loaded: no fallback
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("loaded DOM lacks %q", want)
 		}
 	}
-	nodeClass := regexp.MustCompile(`<li class="node (status-[a-z]+)">\s*<div class="node-info">\s*<span class="node-label">([^<]+)</span>`)
-	nodes := func(dom string) map[string]string {
-		m := map[string]string{}
-		for _, g := range nodeClass.FindAllStringSubmatch(dom, -1) {
-			m[g[2]] = g[1]
-		}
-		return m
+	if strings.Contains(dom, `class="brand no-logo"`) {
+		t.Error("the embedded logo did not load")
 	}
-	if n := nodes(dom); n["Public API"] != "status-sick" || n["Static files (CDN)"] != "status-healthy" || len(n) != 6 {
+	order := []string{`id="probe-payments"`, `id="probe-edge"`, `id="probe-web"`, `id="probe-relay"`, `id="probe-internal"`}
+	for i := 1; i < len(order); i++ {
+		if strings.Index(dom, order[i-1]) > strings.Index(dom, order[i]) {
+			t.Errorf("%s should come before %s", order[i-1], order[i])
+		}
+	}
+	if n := nodeClasses(dom); n["Frankfurt"] != "sick" || n["Sydney"] != "healthy" || n["Card processing"] != "dead" || len(n) != 31 {
 		t.Fatalf("loaded node classes: %v", n)
 	}
 
-	// 2. Per-node refresh (spec §11 item 21): at the script's first poll the
-	// snapshot moves to generation 2, where two nodes changed but the
-	// general status did not. 45 s of virtual time = two polling rounds.
+	// 2. Refresh: at the script's first poll the snapshot moves to the next
+	// generation, where two nodes changed but the general status did not.
+	// 45 s of virtual time = two polling rounds. The fold opened before and
+	// the focused replica box stay so.
 	rig.armed.Store(true)
-	dom = string(chromium(t, "--window-size=1280,900", "--virtual-time-budget=45000", "--dump-dom", rig.url+"/"))
+	dom = string(chromium(t, "--window-size=1280,800", "--virtual-time-budget=45000", "--dump-dom", rig.url+"/#open-tip-watch"))
 	log := rig.requests()
 	if !rig.swapped.Load() {
 		t.Fatalf("the script never polled /status/text/; requests:\n%s", strings.Join(log, "\n"))
@@ -267,13 +276,14 @@ func TestBrowserStatusPage(t *testing.T) {
 	if count(dom, "<aside") != 1 || count(dom, "<main") != 1 {
 		t.Fatalf("after refresh, want one aside and one main:\n%s", dom)
 	}
-	if n := nodes(dom); n["Public API"] != "status-healthy" || n["Static files (CDN)"] != "status-sick" {
+	if n := nodeClasses(dom); n["Frankfurt"] != "healthy" || n["Sydney"] != "sick" {
 		t.Fatalf("node change not applied (classes %v); requests:\n%s", n, strings.Join(log, "\n"))
 	}
 	for _, want := range []string{
-		`<aside class="status-sick-background banner">`,
-		`data-status="sick" data-generation="2"`,
-		"refreshed 09:00:08 UTC+00:00",
+		`data-status="dead" data-generation="4"`,
+		`refreshed <time datetime="2025-07-04T04:15:35Z">04:15:35 UTC</time>`,
+		`<details class="fold" open=""><summary>23 other nodes operational</summary>`,
+		`data-focus="Card processing 1"`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("refreshed DOM lacks %q", want)
@@ -283,47 +293,75 @@ func TestBrowserStatusPage(t *testing.T) {
 	// second round found nothing new (304).
 	joined := strings.Join(log, "\n")
 	if !strings.Contains(joined, "GET /status/text/ inm= -> 200") ||
-		!regexp.MustCompile(`GET / inm="[^"]+-1-\d+" -> 200`).MatchString(joined) ||
-		!regexp.MustCompile(`GET / inm="[^"]+-2-\d+" -> 304`).MatchString(joined) {
+		!regexp.MustCompile(`GET / inm="[^"]+-3-\d+" -> 200`).MatchString(joined) ||
+		!regexp.MustCompile(`GET / inm="[^"]+-4-\d+" -> 304`).MatchString(joined) {
 		t.Errorf("unexpected request sequence:\n%s", joined)
 	}
 
-	// 3. A 390 px wide viewport must not scroll sideways.
+	// 3. A phone: no sideways scrolling, and the first failing node is on
+	// the first screen, below the banner and the announcement.
+	rig.armed.Store(false)
+	rig.holder.p.Store(incidentSnapshot(time.Date(2025, 7, 4, 4, 15, 15, 0, time.UTC)))
 	frame := string(chromium(t, "--window-size=500,1000", "--virtual-time-budget=3000", "--dump-dom", rig.url+"/__phone"))
-	m := regexp.MustCompile(`scrollWidth=(\d+) clientWidth=(\d+)`).FindStringSubmatch(frame)
+	m := regexp.MustCompile(`scrollWidth=(\d+) clientWidth=(\d+) failingBottom=(\d+) innerHeight=(\d+)`).FindStringSubmatch(frame)
 	if m == nil || m[1] != m[2] || m[2] != "390" {
 		t.Fatalf("phone layout: %v\n%s", m, frame)
 	}
-
-	// 4. Screenshots: desktop and phone, light and dark, plus an open tooltip.
-	dir := os.Getenv("VIGIL_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	if bottom, height := atoi(t, m[3]), atoi(t, m[4]); bottom > height {
+		t.Errorf("the first failing node ends at %d px, below the first screen (%d px)", bottom, height)
 	}
+
+	// 4. Screenshots: desktop and phone, light and dark, tooltips, folds open.
+	dir := screenshotDir(t)
 	dark := "--force-dark-mode"
 	for _, shot := range []struct {
-		name  string
-		width int
-		args  []string
+		name          string
+		width, height int
+		args          []string
 	}{
-		{"desktop-light.png", 1280, []string{"--window-size=1280,1700", rig.url + "/"}},
-		{"desktop-dark.png", 1280, []string{"--window-size=1280,1700", dark, rig.url + "/"}},
-		{"desktop-tooltip.png", 1280, []string{"--window-size=1280,1000", rig.url + "/#tip"}},
-		{"phone-light.png", 500, []string{"--window-size=500,1900", rig.url + "/__phone"}},
-		{"phone-dark.png", 500, []string{"--window-size=500,1900", dark, rig.url + "/__phone"}},
-		{"phone-tooltip.png", 500, []string{"--window-size=500,1100", rig.url + "/__phone?tip"}},
+		{"desktop-light.png", 1280, 800, []string{rig.url + "/"}},
+		{"desktop-dark.png", 1280, 800, []string{dark, rig.url + "/"}},
+		{"desktop-tooltip.png", 1280, 800, []string{rig.url + "/#tip"}},
+		{"desktop-full-open.png", 1280, 2000, []string{rig.url + "/#open"}},
+		{"phone-light.png", 390, 844, []string{rig.url + "/"}},
+		{"phone-dark.png", 390, 844, []string{dark, rig.url + "/"}},
+		{"phone-tooltip.png", 390, 844, []string{dark, rig.url + "/#tip"}},
 	} {
 		file := filepath.Join(dir, shot.name)
-		args := append([]string{"--virtual-time-budget=3000", "--screenshot=" + file}, shot.args...)
+		args := append([]string{fmt.Sprintf("--window-size=%d,%d", shot.width, shot.height),
+			"--virtual-time-budget=3000", "--screenshot=" + file}, shot.args...)
 		chromium(t, args...)
-		checkPNG(t, file, shot.width)
+		checkPNG(t, file, shot.width, shot.height)
 	}
 	t.Logf("screenshots in %s", dir)
 }
 
-func checkPNG(t *testing.T, file string, width int) {
+// TestBrowserLogoFallback: a logo that cannot be loaded gives way to the
+// company name.
+func TestBrowserLogoFallback(t *testing.T) {
+	needChromium(t)
+	rig := startBrowserRig(t, true)
+	dom := string(chromium(t, "--window-size=1280,800", "--virtual-time-budget=3000", "--dump-dom", rig.url+"/"))
+	if !strings.Contains(dom, `<a class="brand no-logo" href="/">`) ||
+		!strings.Contains(dom, `<span class="brand-name">Example Ltd</span>`) {
+		i := strings.Index(dom, `class="brand`)
+		t.Fatalf("no fallback to the name: %s", dom[i:min(len(dom), i+400)])
+	}
+	file := filepath.Join(screenshotDir(t), "desktop-no-logo.png")
+	chromium(t, "--window-size=1280,800", "--virtual-time-budget=3000", "--screenshot="+file, rig.url+"/")
+	checkPNG(t, file, 1280, 800)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func checkPNG(t *testing.T, file string, width, height int) {
 	t.Helper()
 	st, err := os.Stat(file)
 	if err != nil {
@@ -338,7 +376,7 @@ func checkPNG(t *testing.T, file string, width int) {
 	}
 	defer f.Close()
 	cfg, err := png.DecodeConfig(f)
-	if err != nil || cfg.Width != width {
-		t.Fatalf("screenshot %s: %v, width %d want %d", file, err, cfg.Width, width)
+	if err != nil || cfg.Width != width || cfg.Height != height {
+		t.Fatalf("screenshot %s: %v, %dx%d want %dx%d", file, err, cfg.Width, cfg.Height, width, height)
 	}
 }

@@ -55,165 +55,299 @@ func (s *Server) renderPage(snap *messages.Snapshot, now time.Time) ([]byte, str
 // The data handed to the template. Strings are escaped by html/template;
 // fields typed any hold either a vetted template.URL / template.CSS or a
 // plain string that the template engine sanitises.
+//
+// What the page shows during an incident, and how the view model arranges
+// it: the banner names the services that are not healthy (affected
+// services), and those services come first on the page, in store order,
+// followed by the healthy ones in store order; the same order on every
+// screen, so reading order, keyboard order and what is seen agree. Inside a
+// service, failing nodes (sick or dead) come first; when a service has more
+// than foldAbove other nodes, those are folded into a <details> element
+// that works without JavaScript. A node without any replica (a push or
+// local node that never reported) shows "No data" in grey rather than
+// passing for healthy.
 type pageView struct {
-	Title, IconColor string
+	Title, Description, IconColor string
 	// IconType is the whole type="…" attribute, from a fixed set of types
 	// (an attribute value would show "+" as "&#43;").
 	IconType               template.HTMLAttr
 	IconURL, LogoURL       any
 	WebsiteURL, SupportURL any
 	LogoColor              any
-	CustomHTML             template.HTML
-	Version                string
+	// LogoInk is the text colour of the support button, chosen to be
+	// readable on LogoColor.
+	LogoInk template.CSS
+	// BrandName stands in for the logo when the logo cannot be loaded.
+	BrandName  string
+	CustomHTML template.HTML
+	Version    string
 
-	Status          string
-	Headline        string
-	Summary, Advice string
-	// Refreshed and announcement dates are built by timestamp and
-	// announcementDate from digits, letters and ":+, " only; as HTML they
-	// keep their literal "+" (html/template writes "&#43;" otherwise).
-	Refreshed     template.HTML
-	Generation    uint64
-	Revision      string
-	Announcements []announcementView
-	Probes        []probeView
-	Year          int
-	Company       string
+	Status, Headline, Advice string
+	// Affected names, for the banner, the services that are not healthy:
+	// the first maxAffectedNamed of them, then how many more there are.
+	Affected     []serviceLink
+	AffectedMore int
+	// Refreshed is the time of the last refresh as "15:04:05 UTC" and
+	// RefreshedAt the same instant in RFC 3339; both empty before the first.
+	Refreshed, RefreshedAt string
+	Generation             uint64
+	Revision               string
+	Announcements          []announcementView
+	Probes                 []probeView
+	Year                   int
+	Company                string
 }
+
+// serviceLink points at a service card from the banner.
+type serviceLink struct{ ID, Label string }
 
 type announcementView struct {
-	Title string
-	Lines []string
-	Date  template.HTML
+	Title        string
+	Lines        []string
+	Date, DateAt string
 }
 
+// probeView is one service card. Nodes are the nodes shown: failing ones
+// first; Folded are the others when they are too many to show (then
+// FoldSummary counts them).
 type probeView struct {
-	ID, Label, Status, StatusText string
-	Nodes                         []nodeView
+	ID, Label         string
+	Class, StatusText string
+	Nodes, Folded     []nodeView
+	FoldSummary       string
 }
 
 type nodeView struct {
-	Label, Status string
-	LinkURL       any
-	LinkText      string
-	Replicas      []replicaView
+	Label string
+	// Class is the status class (healthy, sick, dead or nodata) and
+	// StatusText its words; Mode (poll, push, script, local) selects the
+	// tooltips' mode line in the stylesheet.
+	Class, StatusText, Mode string
+	LinkURL                 any
+	LinkText                string
+	// Empty is shown in place of the replicas when there is none.
+	Empty    string
+	Replicas []replicaView
 }
 
+// replicaView is one numbered replica box and its tooltip. The tooltip's
+// first line (number and status) and last line (how the replica is
+// checked) come from the stylesheet, which keeps large pages small.
 type replicaView struct {
-	N        int
-	TipID    string
-	Status   string
-	ModeLine string
-	Name     string
-	Details  []string
-	Err      string
+	N int
+	// Class is the replica's status class when it differs from its node's
+	// (a replica without one takes its node's colour and words).
+	Class   string
+	Name    string
+	Details string
+	// Notes are error texts: why the replica is unhealthy, why its queue
+	// could not be read.
+	Notes []string
 }
 
-// Wording of the page, per general status.
+// noData is the class and words of a node that has no replica yet.
+const (
+	noDataClass = "nodata"
+	noDataText  = "No data"
+)
+
+// foldAbove is how many healthy (or no-data) nodes a service shows before
+// folding them; maxAffectedNamed is how many affected services the banner
+// names before counting the rest.
+const (
+	foldAbove        = 8
+	maxAffectedNamed = 4
+)
+
+// Wording of the page.
 var (
 	headlines = map[messages.Status]string{
 		messages.Healthy: "All systems operational",
 		messages.Sick:    "Some services are degraded",
 		messages.Dead:    "Service disruption in progress",
 	}
-	summaries = map[messages.Status]string{
-		messages.Healthy: "Everything is running smoothly.",
-		messages.Sick:    "Some services are responding slower than usual.",
-		messages.Dead:    "Some services are currently unavailable.",
-	}
 	advice = map[messages.Status]string{
 		messages.Healthy: "No problem is detected at the moment. Something still not working for you?",
-		messages.Sick:    "You may notice delays while we are under high load. Still stuck?",
+		messages.Sick:    "You may notice delays until this is resolved. Stuck?",
 		messages.Dead:    "Our team has been alerted and is working on it. Need help in the meantime?",
 	}
-	statusWords = map[messages.Status]string{
+	serviceWords = map[messages.Status]string{
 		messages.Healthy: "Operational",
 		messages.Sick:    "Degraded",
 		messages.Dead:    "Outage",
 	}
-	modeLines = map[string]string{
-		"poll":   "Polled by Vigil (HTTP, TCP, SSH or ICMP).",
-		"push":   "Reports in through Vigil Reporter (push).",
-		"script": "Checked by a script run by Vigil.",
-		"local":  "Checked from inside the network by Vigil Local.",
+	nodeWords = map[messages.Status]string{
+		messages.Healthy: "Operational",
+		messages.Sick:    "Degraded",
+		messages.Dead:    "Down",
 	}
+	waitingFor = map[string]string{
+		"push":  "Waiting for a first report from Vigil Reporter.",
+		"local": "Waiting for a first report from Vigil Local.",
+	}
+	knownModes = map[string]bool{"poll": true, "push": true, "script": true, "local": true}
 )
 
 func (s *Server) pageView(snap *messages.Snapshot, now time.Time, revision string) pageView {
 	b := &s.branding
+	brand := strings.TrimSpace(b.CompanyName)
+	if brand == "" {
+		brand = b.PageTitle
+	}
 	v := pageView{
 		Title: b.PageTitle, IconType: template.HTMLAttr(`type="` + iconMIME(b.IconURL) + `"`), IconColor: b.IconColor,
 		IconURL: trustedURL(b.IconURL), LogoURL: trustedURL(b.LogoURL),
 		WebsiteURL: trustedURL(b.WebsiteURL), SupportURL: trustedURL(b.SupportURL),
-		LogoColor:  trustedColor(b.LogoColor),
+		LogoColor: trustedColor(b.LogoColor), LogoInk: template.CSS(inkOn(b.LogoColor)),
+		BrandName:  brand,
 		CustomHTML: template.HTML(b.CustomHTML), // raw by design (spec §2.5)
 		Version:    s.version,
-		Status:     snap.Status.String(), Headline: headlines[snap.Status],
-		Summary: summaries[snap.Status], Advice: advice[snap.Status],
-		Generation: snap.Generation, Revision: revision,
+		Status:     snap.Status.String(), Headline: headlines[snap.Status], Advice: advice[snap.Status],
+		Description: headlines[snap.Status] + ". Live status of the services of " + brand + ", checked around the clock.",
+		Generation:  snap.Generation, Revision: revision,
 		Year: now.Year(), Company: b.CompanyName,
 	}
 	if !snap.Refreshed.IsZero() {
-		v.Refreshed = template.HTML(timestamp(snap.Refreshed))
+		v.Refreshed = timestamp(snap.Refreshed)
+		v.RefreshedAt = snap.Refreshed.UTC().Format(time.RFC3339)
 	}
 	for i := len(snap.Announcements) - 1; i >= 0; i-- {
 		a := snap.Announcements[i]
 		v.Announcements = append(v.Announcements, announcementView{
-			Title: a.Title,
-			Lines: strings.Split(strings.ReplaceAll(a.Text, "\r\n", "\n"), "\n"),
-			Date:  template.HTML(announcementDate(a.Date)),
+			Title:  a.Title,
+			Lines:  strings.Split(strings.ReplaceAll(a.Text, "\r\n", "\n"), "\n"),
+			Date:   announcementDate(a.Date),
+			DateAt: a.Date.UTC().Format(time.RFC3339),
 		})
 	}
 	v.Probes = make([]probeView, 0, len(snap.Probes))
-	for pi, p := range snap.Probes {
-		pv := probeView{ID: p.ID, Label: p.Label, Status: p.Status.String(), StatusText: statusWords[p.Status],
-			Nodes: make([]nodeView, 0, len(p.Nodes))}
-		for ni, n := range p.Nodes {
-			nv := nodeView{Label: n.Label, Status: n.Status.String()}
-			if n.LinkURL != "" {
-				nv.LinkURL = trustedURL(n.LinkURL)
-				nv.LinkText = n.LinkLabel
-				if nv.LinkText == "" {
-					nv.LinkText = n.LinkURL
-				}
-			}
-			mode, ok := modeLines[n.Mode]
-			if !ok {
-				mode = modeLines["poll"]
-			}
-			nv.Replicas = make([]replicaView, 0, len(n.Replicas))
-			for ri, r := range n.Replicas {
-				rv := replicaView{N: ri + 1, TipID: fmt.Sprintf("tip-%d-%d-%d", pi, ni, ri+1),
-					Status: r.Status.String(), ModeLine: mode, Details: replicaDetails(&r)}
-				if n.RevealReplicaName {
-					rv.Name = r.ID
-				}
-				if r.Status != messages.Healthy {
-					rv.Err = r.Err
-				}
-				nv.Replicas = append(nv.Replicas, rv)
-			}
-			pv.Nodes = append(pv.Nodes, nv)
+	var calm []probeView
+	for i := range snap.Probes {
+		p := &snap.Probes[i]
+		if p.Status == messages.Healthy {
+			calm = append(calm, probeCard(p))
+			continue
 		}
-		v.Probes = append(v.Probes, pv)
+		v.Probes = append(v.Probes, probeCard(p))
+		if len(v.Affected) < maxAffectedNamed {
+			v.Affected = append(v.Affected, serviceLink{ID: p.ID, Label: p.Label})
+		} else {
+			v.AffectedMore++
+		}
 	}
+	v.Probes = append(v.Probes, calm...)
 	return v
 }
 
-// replicaDetails lists the metrics a replica has: push load, probe latency
-// (also when 0) and RabbitMQ queue counts.
-func replicaDetails(r *messages.ReplicaSnapshot) []string {
+// probeCard builds one service card: failing nodes first, then the
+// others, folded when there are more than foldAbove of them.
+func probeCard(p *messages.ProbeSnapshot) probeView {
+	pv := probeView{ID: p.ID, Label: p.Label, Class: p.Status.String(), StatusText: serviceWords[p.Status]}
+	var failing, others []nodeView
+	noData := 0
+	for _, n := range p.Nodes {
+		nv := nodeCard(n)
+		switch {
+		case nv.Class == noDataClass:
+			noData++
+			others = append(others, nv)
+		case n.Status == messages.Healthy:
+			others = append(others, nv)
+		default:
+			failing = append(failing, nv)
+		}
+	}
+	if p.Status == messages.Healthy && noData > 0 && noData == len(p.Nodes) {
+		pv.Class, pv.StatusText = noDataClass, noDataText
+	}
+	if len(others) <= foldAbove {
+		pv.Nodes = append(failing, others...)
+		return pv
+	}
+	pv.Nodes, pv.Folded = failing, others
+	pv.FoldSummary = foldSummary(len(failing) > 0, len(others), noData)
+	return pv
+}
+
+// foldSummary labels the folded nodes: "All 24 nodes operational", "23
+// other nodes operational", "23 other nodes: 21 operational, 2 without
+// data", "All 12 nodes without data".
+func foldSummary(afterFailing bool, folded, noData int) string {
+	what := "operational"
+	switch {
+	case noData == folded:
+		what = "without data"
+	case noData > 0:
+		what = fmt.Sprintf("%d operational, %d without data", folded-noData, noData)
+		if afterFailing {
+			return fmt.Sprintf("%d other nodes: %s", folded, what)
+		}
+		return fmt.Sprintf("%d nodes: %s", folded, what)
+	}
+	if afterFailing {
+		return fmt.Sprintf("%d other nodes %s", folded, what)
+	}
+	return fmt.Sprintf("All %d nodes %s", folded, what)
+}
+
+func nodeCard(n *messages.NodeSnapshot) nodeView {
+	nv := nodeView{Label: n.Label, Class: n.Status.String(), StatusText: nodeWords[n.Status], Mode: n.Mode}
+	if !knownModes[nv.Mode] {
+		nv.Mode = "poll"
+	}
+	if n.LinkURL != "" {
+		nv.LinkURL = trustedURL(n.LinkURL)
+		nv.LinkText = n.LinkLabel
+		if nv.LinkText == "" {
+			nv.LinkText = n.LinkURL
+		}
+	}
+	if len(n.Replicas) == 0 {
+		// Nothing reported yet: the roll-up counts the node healthy, but
+		// the page must not claim so.
+		nv.Class, nv.StatusText = noDataClass, noDataText
+		nv.Empty = waitingFor[nv.Mode]
+		if nv.Empty == "" {
+			nv.Empty = "No replica to check."
+		}
+		return nv
+	}
+	nv.Replicas = make([]replicaView, 0, len(n.Replicas))
+	for ri := range n.Replicas {
+		r := &n.Replicas[ri]
+		rv := replicaView{N: ri + 1, Details: replicaDetails(r)}
+		if r.Status != n.Status {
+			rv.Class = r.Status.String()
+		}
+		if n.RevealReplicaName {
+			rv.Name = r.ID
+		}
+		if r.Status != messages.Healthy && r.Err != "" {
+			rv.Notes = append(rv.Notes, r.Err)
+		}
+		if r.Queue != nil && r.Queue.Err != "" {
+			rv.Notes = append(rv.Notes, "RabbitMQ queue not read: "+r.Queue.Err)
+		}
+		nv.Replicas = append(nv.Replicas, rv)
+	}
+	return nv
+}
+
+// replicaDetails is the line of metrics a replica has: push load, probe
+// latency (also when 0) and RabbitMQ queue counts (when the queue could be
+// read).
+func replicaDetails(r *messages.ReplicaSnapshot) string {
 	var d []string
 	if r.Load != nil {
-		d = append(d, fmt.Sprintf("Load: %d%%", percent(r.Load.CPU)), fmt.Sprintf("Memory: %d%%", percent(r.Load.RAM)))
+		d = append(d, fmt.Sprintf("Load %d%%", percent(r.Load.CPU)), fmt.Sprintf("Memory %d%%", percent(r.Load.RAM)))
 	}
 	if r.HasLatency {
-		d = append(d, fmt.Sprintf("Latency: %dms", r.Latency.Milliseconds()))
+		d = append(d, fmt.Sprintf("Latency %d ms", r.Latency.Milliseconds()))
 	}
-	if r.Queue != nil {
-		d = append(d, fmt.Sprintf("Queue: %dR %dN", r.Queue.Ready, r.Queue.Unacked))
+	if r.Queue != nil && r.Queue.Err == "" {
+		d = append(d, fmt.Sprintf("Queue %d ready, %d unacked", r.Queue.Ready, r.Queue.Unacked))
 	}
-	return d
+	return strings.Join(d, " · ")
 }
 
 func percent(f float64) int64 {
@@ -223,12 +357,50 @@ func percent(f float64) int64 {
 	return int64(math.Round(f * 100))
 }
 
-// timestamp is the spec's TS format: HH:MM:SS UTC+00:00.
-func timestamp(t time.Time) string { return t.UTC().Format("15:04:05") + " UTC+00:00" }
+// timestamp is how the page shows the refresh time: 04:15:15 UTC.
+func timestamp(t time.Time) string { return t.UTC().Format("15:04:05") + " UTC" }
 
-// announcementDate is the spec §9 format: 4 Jul 2025, 16:30:00 UTC+00:00.
+// announcementDate is how the page shows an announcement's date:
+// 4 Jul 2025, 16:30 UTC.
 func announcementDate(t time.Time) string {
-	return t.UTC().Format("2 Jan 2006, 15:04:05") + " UTC+00:00"
+	return t.UTC().Format("2 Jan 2006, 15:04") + " UTC"
+}
+
+// inkOn returns a text colour readable on the background colour c: white,
+// or near black when c is a light colour in hex notation (#rgb, #rrggbb,
+// with or without alpha). Other notations keep white.
+func inkOn(c string) string {
+	const light, dark = "#ffffff", "#111827"
+	h := strings.TrimPrefix(strings.TrimSpace(c), "#")
+	if len(h) == 3 || len(h) == 4 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	if len(h) == 8 {
+		h = h[:6]
+	}
+	if len(h) != 6 || !strings.HasPrefix(strings.TrimSpace(c), "#") {
+		return light
+	}
+	var lum float64
+	for i, weight := range []float64{0.2126, 0.7152, 0.0722} {
+		v, err := strconv.ParseUint(h[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return light
+		}
+		ch := float64(v) / 255
+		if ch <= 0.04045 {
+			ch /= 12.92
+		} else {
+			ch = math.Pow((ch+0.055)/1.055, 2.4)
+		}
+		lum += weight * ch
+	}
+	// Contrast with white is 1.05/(lum+0.05), with #111827 (luminance
+	// 0.0089) (lum+0.05)/0.0589: pick the larger.
+	if 1.05/(lum+0.05) >= (lum+0.05)/0.0589 {
+		return light
+	}
+	return dark
 }
 
 // iconMIME guesses the icon's media type from the URL path's extension,

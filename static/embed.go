@@ -1,5 +1,6 @@
 // Package static holds the status page's static files (stylesheet, refresh
-// script, badges, robots.txt), embedded in the binary and served under
+// script, badges, the example brand logo and icon under images/brand/,
+// robots.txt), embedded in the binary and served under
 // /assets/, /badge/ and /robots.txt. The layout mirrors an assets directory:
 // a file with the same relative path in assets.path overrides the embedded
 // one.

@@ -9,9 +9,11 @@
  *      page on screen, so an unchanged page costs a bodiless 304), and when a
  *      newer page comes back, swaps in its <aside> and <main>.
  * Step 2 is what catches per-node changes and the "refreshed" time even
- * while the general status stays the same. Each request gives up after 5 s;
- * errors are ignored until the next round. Hidden tabs are not polled; a
- * tab that becomes visible again is checked at once if a round was missed.
+ * while the general status stays the same. Across a swap, the folds the
+ * visitor opened stay open and a focused replica box keeps the focus (nodes
+ * may have moved: failing ones come first). Each request gives up after
+ * 5 s; errors are ignored until the next round. Hidden tabs are not polled;
+ * a tab that becomes visible again is checked at once if a round was missed.
  */
 (function () {
   "use strict";
@@ -56,8 +58,25 @@
     return main ? main.getAttribute("data-revision") : null;
   }
 
+  // serviceOf returns the id of the service card around el ("" if none).
+  function serviceOf(el) {
+    var section = el.closest("section");
+    var anchor = section ? section.querySelector("h2 a[id]") : null;
+    return anchor ? anchor.id : "";
+  }
+
+  // replicaKey names a replica box by its service, its node's name and its
+  // number, which survive a refresh even when the nodes are reordered.
+  function replicaKey(box) {
+    var node = box.parentNode.parentNode;
+    var name = node.querySelector("p");
+    return serviceOf(box) + "\n" + (name && name.firstChild ? name.firstChild.textContent : "") +
+      "\n" + box.firstChild.textContent;
+  }
+
   // swap replaces <aside> and <main> with those of the fetched page when it
-  // is a different revision. Keyboard focus on a replica box survives.
+  // is a different revision. Folds the visitor opened stay open, and
+  // keyboard focus on a replica box stays on that replica.
   function swap(html) {
     var next = new DOMParser().parseFromString(html, "text/html");
     var nextAside = next.querySelector("aside");
@@ -70,9 +89,18 @@
     if (nextMain.getAttribute("data-revision") === revision()) {
       return;
     }
+    var open = {};
+    main.querySelectorAll("details[open]").forEach(function (d) {
+      open[serviceOf(d)] = true;
+    });
     var focused = document.activeElement;
-    var focusId = focused && main.contains(focused) ? focused.getAttribute("aria-describedby") : null;
+    var focusKey = focused && main.contains(focused) && focused.matches(".nodes ol > li") ? replicaKey(focused) : null;
 
+    nextMain.querySelectorAll("details").forEach(function (d) {
+      if (open[serviceOf(d)]) {
+        d.open = true;
+      }
+    });
     aside.replaceWith(document.adoptNode(nextAside));
     main.replaceWith(document.adoptNode(nextMain));
 
@@ -80,10 +108,13 @@
     if (status) {
       window.STATUS_GENERAL = status;
     }
-    if (focusId) {
-      var again = document.querySelector('[aria-describedby="' + focusId.replace(/["\\]/g, "") + '"]');
-      if (again) {
-        again.focus({ preventScroll: true });
+    if (focusKey) {
+      var boxes = nextMain.querySelectorAll(".nodes ol > li");
+      for (var i = 0; i < boxes.length; i++) {
+        if (replicaKey(boxes[i]) === focusKey) {
+          boxes[i].focus({ preventScroll: true });
+          break;
+        }
       }
     }
   }
