@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -242,5 +243,26 @@ func TestReporterFlushAndCap(t *testing.T) {
 	}
 	if post("third") != 200 {
 		t.Fatal("room after flush not reused")
+	}
+}
+
+// A Vigil Local replica id is a URL ("icmp://host"): its escaped "%2F%2F"
+// must survive path normalisation so the replica can be flushed, while
+// doubled slashes between segments are still merged.
+func TestReporterFlushURLReplicaID(t *testing.T) {
+	h := newReporterHarness(t, 0)
+	auth := basic("", reporterToken)
+	for _, id := range []string{"icmp://10.1.0.1", "http://a//b"} {
+		body := `{"replica":"` + id + `","health":"healthy","interval":30}`
+		if rec := h.do(req{"POST", "/reporter//internal/gateway//", auth, "application/json", body}); rec.Code != 200 {
+			t.Fatalf("report %s: %d %s", id, rec.Code, rec.Body.String())
+		}
+		path := "/reporter/internal//gateway/" + url.PathEscape(id) + "/"
+		if rec := h.do(req{"DELETE", path, auth, "", ""}); rec.Code != 200 {
+			t.Fatalf("DELETE %s: %d, want 200", path, rec.Code)
+		}
+		if rec := h.do(req{"DELETE", path, auth, "", ""}); rec.Code != 404 {
+			t.Fatalf("second DELETE %s: %d, want 404", path, rec.Code)
+		}
 	}
 }

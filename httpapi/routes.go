@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v5"
@@ -78,10 +79,17 @@ func normalisePath(next echo.HandlerFunc) echo.HandlerFunc {
 			// No CORS and no automatic OPTIONS answers (spec §7.1).
 			return c.NoContent(http.StatusNotFound)
 		}
-		r.URL.Path = cleanSlashes(r.URL.Path)
-		if r.URL.RawPath != "" {
-			r.URL.RawPath = cleanSlashes(r.URL.RawPath)
+		// Slashes are merged in the raw path when there is one, so that an
+		// escaped "%2F%2F" inside a segment (a Vigil Local replica id such
+		// as icmp://host) stays two slashes in the decoded segment.
+		if raw := r.URL.RawPath; raw != "" {
+			if p, err := url.PathUnescape(cleanSlashes(raw)); err == nil {
+				r.URL.RawPath, r.URL.Path = cleanSlashes(raw), p
+				return next(c)
+			}
 		}
+		r.URL.Path = cleanSlashes(r.URL.Path)
+		r.URL.RawPath = ""
 		return next(c)
 	}
 }
