@@ -32,10 +32,15 @@ func Load(path string, environ []string) (*Config, []Warning, error) {
 //     are applied, and all cross-field rules are checked (§2.11, §3.3).
 //
 // All problems are collected: on failure the returned error is an Errors
-// value with one Problem per offending key, and the Config is nil. Unknown
-// keys and tables never fail; each is reported as a Warning naming its full
-// TOML path. The order of problems and warnings is deterministic: tables in
-// the order of spec §2, keys of one table in file order.
+// value with one Problem per offending key, and the Config is nil. Problems
+// are what the original refuses at start (spec §2.11), plus an unresolved
+// ${NAME} in a secret (see isSecret). Warnings name their full TOML path and
+// never fail: unknown keys and tables (with the closest known key when one
+// is likely meant, see suggestKey), an unresolved ${NAME} elsewhere, a
+// secret equal to a published example, and notifier values the original
+// accepts but that cannot work (see notify). The order of problems and
+// warnings is deterministic: tables in the order of spec §2, keys of one
+// table in the order they are read, unknown keys last in file order.
 //
 // baseDir is the directory of the configuration file. It is accepted for
 // future use and does not affect anything today: as in the original,

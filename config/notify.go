@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Notifier tables (spec §2.8, §6).
+// notify converts [notify] and its notifier tables (spec §2.8, §6).
 //
 // The original accepts any string, array or URL of the right TOML type in
 // these tables and only fails when it delivers. So does this
@@ -17,8 +17,6 @@ import (
 // the original refuses at start: a missing required key, a wrong type, an
 // invalid URL (§2.11), plus unresolved ${NAME} references in secrets (see
 // isSecret).
-
-// notify converts [notify] and its notifier tables (spec §2.8).
 func (d *decoder) notify(t *table) *Notify {
 	n := &Notify{
 		StartupNotification:     t.boolean("startup_notification", defaultStartupNotification),

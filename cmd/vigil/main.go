@@ -3,6 +3,13 @@
 //	vigil [-c FILE]          run the server (default ./config.cfg)
 //	vigil check [-c FILE]    validate a configuration and print every problem
 //	vigil -V                 print the version
+//
+// `vigil check` prints every error, then every warning, one per line on
+// standard error ("FILE: PATH: reason" and "FILE: warning: PATH: reason",
+// each group in the loader's order), then a count; it exits 2 when there is
+// an error and 0 otherwise, printing "FILE: configuration is valid" on
+// standard output. A server that cannot start because of its configuration
+// prints the same lines.
 package main
 
 import (
@@ -93,17 +100,16 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		reportConfigError(stderr, o.config, err)
+		reportConfig(stderr, o.config, err, warnings, notes)
 		return supervisors.ExitConfig
 	}
 	if o.check {
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "%s: warning: %s: %s\n", o.config, w.Path, w.Message)
+		n := reportConfig(stderr, o.config, nil, warnings, notes)
+		if n > 0 {
+			fmt.Fprintf(stdout, "%s: configuration is valid (%s)\n", o.config, count(n, "warning"))
+		} else {
+			fmt.Fprintf(stdout, "%s: configuration is valid\n", o.config)
 		}
-		for _, n := range notes {
-			fmt.Fprintf(stderr, "%s: warning: %s\n", o.config, n)
-		}
-		fmt.Fprintf(stdout, "%s: configuration is valid\n", o.config)
 		return supervisors.ExitOK
 	}
 
@@ -226,6 +232,34 @@ func reportConfigError(w io.Writer, path string, err error) {
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
 		fmt.Fprintf(w, "%s: %s\n", path, line)
 	}
+}
+
+// reportConfig prints the errors of a configuration (err, possibly nil),
+// then every warning and notifier note, then, when the file has errors, a
+// count of both. It returns the number of warnings printed.
+func reportConfig(w io.Writer, path string, err error, warnings []config.Warning, notes []string) int {
+	if err != nil {
+		reportConfigError(w, path, err)
+	}
+	for _, wn := range warnings {
+		fmt.Fprintf(w, "%s: warning: %s\n", path, wn)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "%s: warning: %s\n", path, n)
+	}
+	nw := len(warnings) + len(notes)
+	if errs := (config.Errors)(nil); errors.As(err, &errs) {
+		fmt.Fprintf(w, "%s: configuration is invalid: %s, %s\n", path, count(len(errs), "error"), count(nw, "warning"))
+	}
+	return nw
+}
+
+// count formats "1 error", "2 errors", "0 warnings".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // newLogger builds the process logger for a configured log level.

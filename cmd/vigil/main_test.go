@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -245,9 +246,16 @@ func TestServerEndToEnd(t *testing.T) {
 
 func runBinary(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runBinaryEnv(t, nil, args...)
+}
+
+// runBinaryEnv runs the binary with environ (nil: the test's environment).
+func runBinaryEnv(t *testing.T, environ []string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = environ
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -283,9 +291,54 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 
 func TestCheckValidAndWarnings(t *testing.T) {
 	good := fmt.Sprintf(configTemplate, 8080, "http://127.0.0.1/", 1) + "\n[notify.nosuch]\nfoo = 1\n"
-	code, stdout, stderr := runBinary(t, "check", "--config", writeFile(t, "good.cfg", good))
-	if code != 0 || !strings.Contains(stdout, "valid") || !strings.Contains(stderr, "notify.nosuch") {
+	path := writeFile(t, "good.cfg", good)
+	code, stdout, stderr := runBinary(t, "check", "--config", path)
+	if code != 0 || stdout != path+": configuration is valid (1 warning)\n" ||
+		stderr != path+": warning: notify.nosuch: unknown table, ignored\n" {
 		t.Fatalf("exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestCheckPrintsErrorsThenWarnings: errors and warnings are printed
+// together, errors first, then a count; a misspelt key's warning names the
+// key it probably stands for, at check time and when the server refuses to
+// start.
+func TestCheckPrintsErrorsThenWarnings(t *testing.T) {
+	text := fmt.Sprintf(configTemplate, 8080, "http://127.0.0.1/", 1)
+	text = strings.Replace(text, `reporter_token = "r"`, `reporter_tokn = "r"`, 1)
+	text = strings.Replace(text, `inet = "127.0.0.1:8080"`, `inet = "localhost:8080"`, 1)
+	text += "\n[notify.slak]\nhook_url = \"https://hooks.slack.com/services/T0/B0/x\"\n"
+	path := writeFile(t, "typo.cfg", text)
+	want := path + `: server.inet: must be an IP address and port, e.g. 0.0.0.0:8080 (got "localhost:8080")
+` + path + `: server.reporter_token: required key missing
+` + path + `: warning: server.reporter_tokn: unknown key (did you mean "reporter_token"?)
+` + path + `: warning: notify.slak: unknown table (did you mean "slack"?)
+` + path + `: configuration is invalid: 2 errors, 2 warnings
+`
+	code, stdout, stderr := runBinary(t, "check", "-c", path)
+	if code != 2 || stdout != "" || stderr != want {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant:\n%s", code, stdout, stderr, want)
+	}
+	code, _, stderr = runBinary(t, "-c", path)
+	if code != 2 || stderr != want {
+		t.Fatalf("server start: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestCheckUnsetSecretVariable: a secret whose ${NAME} is not set is an
+// error naming the variable; once set, the file is valid.
+func TestCheckUnsetSecretVariable(t *testing.T) {
+	text := fmt.Sprintf(configTemplate, 8080, "http://127.0.0.1/", 1)
+	text = strings.Replace(text, `manager_token = "m"`, `manager_token = "${VIGIL_MANAGER_TOKEN}"`, 1)
+	path := writeFile(t, "env.cfg", text)
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	code, _, stderr := runBinaryEnv(t, env, "check", "-c", path)
+	if code != 2 || !strings.HasPrefix(stderr, path+": server.manager_token: environment variable VIGIL_MANAGER_TOKEN is not set\n") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	code, stdout, stderr := runBinaryEnv(t, append(env, "VIGIL_MANAGER_TOKEN=0f1e2d3c"), "check", "-c", path)
+	if code != 0 || stdout != path+": configuration is valid\n" || stderr != "" {
+		t.Fatalf("with the variable: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
@@ -312,5 +365,112 @@ func TestBindFailureExits(t *testing.T) {
 	code, _, stderr := runBinary(t, "-c", cfg)
 	if code != 3 || !strings.Contains(stderr, "cannot listen") {
 		t.Fatalf("exit %d, want 3; stderr:\n%s", code, stderr)
+	}
+}
+
+// sampleFile is the original Vigil's published sample, every section enabled.
+const sampleFile = "../../testdata/config/valid/original-sample.cfg"
+
+// TestOriginalSampleChecks: `vigil check` accepts the original's published
+// sample, placeholders and all, with one warning per value that cannot work.
+func TestOriginalSampleChecks(t *testing.T) {
+	code, stdout, stderr := runBinary(t, "check", "-c", sampleFile)
+	if code != 0 || stdout != sampleFile+": configuration is valid (15 warnings)\n" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if len(lines) != 15 {
+		t.Fatalf("%d lines on stderr:\n%s", len(lines), stderr)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, sampleFile+": warning: ") {
+			t.Errorf("not a warning: %q", l)
+		}
+	}
+	for _, want := range []string{
+		`warning: notify.twilio.account_sid: must be letters and digits only, such as AC followed by 32 hexadecimal digits (got "account-sid")`,
+		"warning: server.manager_token: is the example value from the original Vigil's sample config.cfg",
+		"warning: notify.webhook.hook_url: is the placeholder from the original Vigil's sample config.cfg",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+}
+
+// TestOriginalSampleStarts starts the server on the sample with loopback
+// addresses: host names become 127.0.0.1, the listen address a free port,
+// every notifier request to a fixed API host (Telegram, Pushover) goes to a
+// closed loopback proxy, and the XMPP notifier (which would look up DNS) is
+// limited to reminders. The server serves every probe of the sample and logs
+// the warnings with their paths.
+func TestOriginalSampleStarts(t *testing.T) {
+	data, err := os.ReadFile(sampleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	text := strings.Replace(string(data), `inet = "[::1]:8080"`, fmt.Sprintf(`inet = "127.0.0.1:%d"`, port), 1)
+	hosts := regexp.MustCompile(`[A-Za-z0-9.-]*acme\.example|hooks\.slack\.com|domain\.zulipchat\.com|push\.gotify\.net|matrix\.org|webexapis\.com|domain\.com`)
+	text = hosts.ReplaceAllString(text, "127.0.0.1")
+	text = strings.Replace(text, `xmpp_password = "xmpp-password"`, "xmpp_password = \"xmpp-password\"\nreminders_only = true", 1)
+	cfg := writeFile(t, "config.cfg", text)
+
+	logs := &syncBuffer{}
+	cmd := exec.Command(binary, "-c", cfg)
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var rep report
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no report in time: %+v\nlogs:\n%s", rep, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+		resp, err := http.Get(base + "/status/report")
+		if err != nil {
+			continue
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rep)
+		resp.Body.Close()
+		if err == nil && len(rep.Probes) > 0 {
+			break
+		}
+	}
+	var got []string
+	for _, p := range rep.Probes {
+		got = append(got, fmt.Sprintf("%s:%d", p.Name, len(p.Nodes)))
+	}
+	if want := "Web nodes:5 Relay nodes:1 Internal nodes:2 Plugin nodes:1"; strings.Join(got, " ") != want {
+		t.Errorf("probes %v, want %s", got, want)
+	}
+	if rep.Page.Name != "Acme Status" {
+		t.Errorf("page %+v", rep.Page)
+	}
+	for _, want := range []string{"path=notify.twilio.account_sid", "path=server.reporter_token"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("startup log lacks %q:\n%s", want, logs.String())
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop within 10 s of SIGTERM")
 	}
 }

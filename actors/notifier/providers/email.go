@@ -50,24 +50,11 @@ type email struct {
 	tlsConfig *tls.Config
 }
 
+// newEmail builds the email notifier. Like the original it accepts any
+// address, host and port (the configuration loader warns about the ones that
+// cannot work); a delivery with them fails.
 func newEmail(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Email
-	var errs config.Errors
-	if !bareAddress(c.To) {
-		errs = append(errs, config.Problem{Path: "notify.email.to", Message: fmt.Sprintf("not a valid email address (got %q)", c.To)})
-	}
-	if !bareAddress(c.From) {
-		errs = append(errs, config.Problem{Path: "notify.email.from", Message: fmt.Sprintf("not a valid email address (got %q)", c.From)})
-	}
-	if c.SMTPHost == "" || strings.ContainsAny(c.SMTPHost, " \t\r\n/") {
-		errs = append(errs, config.Problem{Path: "notify.email.smtp_host", Message: fmt.Sprintf("must be a host name or IP address (got %q)", c.SMTPHost)})
-	}
-	if c.SMTPPort < 1 || c.SMTPPort > 65535 {
-		errs = append(errs, config.Problem{Path: "notify.email.smtp_port", Message: fmt.Sprintf("must be between 1 and 65535 (got %d)", c.SMTPPort)})
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
 	helo, err := os.Hostname()
 	if err != nil || helo == "" || strings.ContainsAny(helo, " \t\r\n") {
 		helo = "localhost"
@@ -77,13 +64,6 @@ func newEmail(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 		host: strings.TrimSuffix(strings.TrimPrefix(c.SMTPHost, "["), "]"), port: c.SMTPPort,
 		username: c.SMTPUsername, password: c.SMTPPassword, encrypt: c.SMTPEncrypt, helo: helo,
 	}, nil
-}
-
-// bareAddress reports whether s is a plain address (user@domain, no display
-// name, no angle brackets).
-func bareAddress(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s
 }
 
 func (e *email) Kind() string { return "email" }

@@ -21,13 +21,11 @@ type gotify struct {
 	title  string
 }
 
+// newGotify builds the Gotify notifier. Like the original it accepts any
+// URL and token (the configuration loader warns about the ones that cannot
+// work); only a URL that does not parse is a problem.
 func newGotify(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Gotify
-	errs := checkHTTPURL("notify.gotify.app_url", c.AppURL)
-	errs = append(errs, requireText("notify.gotify.app_token", c.AppToken)...)
-	if errs != nil {
-		return nil, errs
-	}
 	target, err := gotifyTarget(c.AppURL, c.AppToken)
 	if err != nil {
 		return nil, config.Errors{{Path: "notify.gotify.app_url", Message: err.Error()}}

@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
@@ -110,13 +109,5 @@ func TestGotifyRootURLAndFailure(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("error leaks the token: %v", err)
-	}
-}
-
-func TestGotifyConfigProblems(t *testing.T) {
-	_, errs := newGotify(&config.Notify{Gotify: &config.Gotify{AppURL: "ftp://push.example.com/"}}, tDeps(nil))
-	paths := problemPaths(errs)
-	if want := []string{"notify.gotify.app_url", "notify.gotify.app_token"}; !slices.Equal(paths, want) {
-		t.Fatalf("problems at %v, want %v", paths, want)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/vigil-go/vigil/config"
 )
 
 // NewHTTPClient is the client notifiers share: redirects followed, gzip
@@ -71,22 +69,4 @@ func redact(target string) string {
 	u.RawQuery = ""
 	u.User = nil
 	return u.String()
-}
-
-// checkHTTPURL validates an http(s) URL key.
-func checkHTTPURL(path, raw string) config.Errors {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return config.Errors{{Path: path, Message: fmt.Sprintf("must be an http or https URL (got %q)", raw)}}
-	}
-	return nil
-}
-
-// requireText reports a problem when a required text key is empty or only
-// blank (every provider words and checks this the same way).
-func requireText(path, value string) config.Errors {
-	if strings.TrimSpace(value) == "" {
-		return config.Errors{{Path: path, Message: "is required and must not be empty"}}
-	}
-	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -184,13 +183,5 @@ func TestMatrixFailure(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "wrong-token") {
 		t.Fatalf("error leaks the token: %v", err)
-	}
-}
-
-func TestMatrixConfigProblems(t *testing.T) {
-	_, errs := newMatrix(&config.Notify{Matrix: &config.Matrix{HomeserverURL: "matrix.example.org"}}, tDeps(nil))
-	paths := problemPaths(errs)
-	if want := []string{"notify.matrix.homeserver_url", "notify.matrix.access_token", "notify.matrix.room_id"}; !slices.Equal(paths, want) {
-		t.Fatalf("problems at %v, want %v", paths, want)
 	}
 }

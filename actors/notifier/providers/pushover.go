@@ -39,19 +39,11 @@ type pushover struct {
 	endpoint string
 }
 
+// newPushover builds the Pushover notifier. Like the original it accepts any
+// token and user keys, even none (the configuration loader warns about the
+// ones that cannot work).
 func newPushover(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Pushover
-	var errs config.Errors
-	errs = append(errs, requireText("notify.pushover.app_token", c.AppToken)...)
-	if len(c.UserKeys) == 0 {
-		errs = append(errs, config.Problem{Path: "notify.pushover.user_keys", Message: "must list at least one user key"})
-	}
-	for i, k := range c.UserKeys {
-		errs = append(errs, requireText(fmt.Sprintf("notify.pushover.user_keys[%d]", i), k)...)
-	}
-	if errs != nil {
-		return nil, errs
-	}
 	return &pushover{
 		token: c.AppToken, users: append([]string(nil), c.UserKeys...), client: d.HTTPClient,
 		title: d.PageTitle, pageURL: d.PageURL, endpoint: pushoverEndpoint,

@@ -392,22 +392,3 @@ func TestPushoverLimitsAndEscaping(t *testing.T) {
 		t.Fatal("sent message differs from the shortened one")
 	}
 }
-
-func TestPushoverConfigProblems(t *testing.T) {
-	cases := []struct {
-		name  string
-		c     config.Pushover
-		paths []string
-	}{
-		{"empty", config.Pushover{}, []string{"notify.pushover.app_token", "notify.pushover.user_keys"}},
-		{"empty key", config.Pushover{AppToken: "x", UserKeys: []string{"a", " "}}, []string{"notify.pushover.user_keys[1]"}},
-	}
-	for _, tc := range cases {
-		c := tc.c
-		_, errs := newPushover(&config.Notify{Pushover: &c}, tDeps(nil))
-		paths := problemPaths(errs)
-		if !slices.Equal(paths, tc.paths) {
-			t.Errorf("%s: problems at %v, want %v", tc.name, paths, tc.paths)
-		}
-	}
-}

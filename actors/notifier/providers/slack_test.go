@@ -173,12 +173,3 @@ func TestSlackSizeBound(t *testing.T) {
 		t.Fatalf("payload of %d bytes", len(b))
 	}
 }
-
-func TestSlackConfigProblems(t *testing.T) {
-	for _, u := range []string{"", "ftp://hooks.slack.com/x", "hooks.slack.com/x"} {
-		_, errs := newSlack(&config.Notify{Slack: &config.Slack{HookURL: u}}, Deps{})
-		if len(errs) != 1 || errs[0].Path != "notify.slack.hook_url" {
-			t.Fatalf("%q: %v", u, errs)
-		}
-	}
-}

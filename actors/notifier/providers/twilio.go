@@ -28,43 +28,17 @@ type twilioSMS struct {
 	client                          *http.Client
 }
 
+// newTwilio builds the Twilio notifier. Like the original it accepts any
+// recipients and credentials (the configuration loader warns about the ones
+// that cannot work): the SDK refuses credentials that are not letters and
+// digits before anything is sent, so such a delivery fails without a
+// request.
 func newTwilio(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Twilio
-	var errs config.Errors
-	if len(c.To) == 0 {
-		errs = append(errs, config.Problem{Path: "notify.twilio.to", Message: "must list at least one phone number"})
-	}
-	for i, to := range c.To {
-		errs = append(errs, requireText(fmt.Sprintf("notify.twilio.to[%d]", i), to)...)
-	}
-	errs = append(errs, requireText("notify.twilio.service_sid", c.ServiceSID)...)
-	// The SDK refuses credentials with other characters, and the account
-	// SID is a path segment.
-	if !alphanumeric(c.AccountSID) {
-		errs = append(errs, config.Problem{Path: "notify.twilio.account_sid", Message: "must be a non-empty string of letters and digits"})
-	}
-	if !alphanumeric(c.AuthToken) {
-		errs = append(errs, config.Problem{Path: "notify.twilio.auth_token", Message: "must be a non-empty string of letters and digits"})
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
 	return &twilioSMS{
 		to: append([]string(nil), c.To...), serviceSID: c.ServiceSID, accountSID: c.AccountSID, authTok: c.AuthToken,
 		title: d.PageTitle, client: d.HTTPClient,
 	}, nil
-}
-
-func alphanumeric(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 func (t *twilioSMS) Kind() string { return "twilio" }

@@ -346,34 +346,3 @@ func TestTwilioBoundedByContext(t *testing.T) {
 		t.Fatalf("%d requests after the deadline", hits.Load())
 	}
 }
-
-func TestTwilioConfigProblems(t *testing.T) {
-	good := config.Twilio{To: []string{"+1555"}, ServiceSID: twTestService, AccountSID: twTestAccount, AuthToken: twTestToken}
-	cases := []struct {
-		name  string
-		edit  func(c *config.Twilio)
-		paths []string
-	}{
-		{"no numbers", func(c *config.Twilio) { c.To = nil }, []string{"notify.twilio.to"}},
-		{"empty number", func(c *config.Twilio) { c.To = []string{"+1", " "} }, []string{"notify.twilio.to[1]"}},
-		{"service", func(c *config.Twilio) { c.ServiceSID = "" }, []string{"notify.twilio.service_sid"}},
-		{"account and token", func(c *config.Twilio) { c.AccountSID = "AC/../x"; c.AuthToken = "" },
-			[]string{"notify.twilio.account_sid", "notify.twilio.auth_token"}},
-	}
-	for _, tc := range cases {
-		c := good
-		tc.edit(&c)
-		_, errs := newTwilio(&config.Notify{Twilio: &c}, Deps{})
-		if len(errs) != len(tc.paths) {
-			t.Fatalf("%s: %v", tc.name, errs)
-		}
-		for i, p := range tc.paths {
-			if errs[i].Path != p {
-				t.Fatalf("%s: %v", tc.name, errs)
-			}
-		}
-	}
-	if _, errs := newTwilio(&config.Notify{Twilio: &good}, Deps{}); errs != nil {
-		t.Fatal(errs)
-	}
-}

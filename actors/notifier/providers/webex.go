@@ -30,14 +30,11 @@ type webexMessage struct {
 	Text   string `json:"text"`
 }
 
+// newWebex builds the Webex notifier. Like the original it accepts any
+// URL, token and room (the configuration loader warns about the ones that
+// cannot work).
 func newWebex(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Webex
-	errs := checkHTTPURL("notify.webex.endpoint_url", c.EndpointURL)
-	errs = append(errs, requireText("notify.webex.token", c.Token)...)
-	errs = append(errs, requireText("notify.webex.room_id", c.RoomID)...)
-	if errs != nil {
-		return nil, errs
-	}
 	return &webex{endpoint: c.EndpointURL, token: c.Token, room: c.RoomID, client: d.HTTPClient, title: d.PageTitle, pageURL: d.PageURL}, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -134,13 +133,5 @@ func TestWebexFailure(t *testing.T) {
 	err := newTestWebex(t, api.srv.URL+"/v1/messages", "wrong", tDeps(nil)).Send(context.Background(), tDead(), nil)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("a 401 answer must fail the attempt, got %v", err)
-	}
-}
-
-func TestWebexConfigProblems(t *testing.T) {
-	_, errs := newWebex(&config.Notify{Webex: &config.Webex{EndpointURL: "mailto:x@example.com"}}, tDeps(nil))
-	paths := problemPaths(errs)
-	if want := []string{"notify.webex.endpoint_url", "notify.webex.token", "notify.webex.room_id"}; !slices.Equal(paths, want) {
-		t.Fatalf("problems at %v, want %v", paths, want)
 	}
 }

@@ -82,15 +82,6 @@ func TestWebhookFailureStatus(t *testing.T) {
 	}
 }
 
-func TestBuildReportsBadSections(t *testing.T) {
-	cfg := &config.Config{Notify: &config.Notify{Webhook: &config.Webhook{HookURL: "ftp://example.com/x"}}}
-	built, notes, problems := Build(cfg, Deps{HTTPClient: http.DefaultClient, Logger: slog.New(slog.DiscardHandler)})
-	if len(built) != 0 || len(problems) != 1 || problems[0].Path != "notify.webhook.hook_url" {
-		t.Fatalf("built %d problems %+v", len(built), problems)
-	}
-	_ = notes
-}
-
 func TestRegistryIsTheOnlyKindList(t *testing.T) {
 	want := []string{"email", "twilio", "slack", "zulip", "telegram", "pushover", "gotify", "xmpp", "matrix", "webex", "webhook"}
 	reg := Registry()

@@ -48,6 +48,8 @@ type xmppNotifier struct {
 	to                     string
 	title, pageURL         string
 	logger                 *slog.Logger
+	// invalid is why from or to cannot be used; Send returns it.
+	invalid error
 
 	// Test overrides: addr replaces the server lookup (SRV record of the
 	// domain, else domain:5222) and tlsConfig the default verification.
@@ -59,28 +61,26 @@ type xmppNotifier struct {
 // notifier actor always sets one).
 const xmppConfirmTimeout = 30 * time.Second
 
+// newXMPP builds the XMPP notifier. Like the original it accepts any
+// addresses and password (the configuration loader warns about the ones
+// that cannot work); with a JID that does not parse every delivery fails
+// before connecting.
 func newXMPP(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.XMPP
-	var errs config.Errors
-	local, domain, resource, ok := parseJID(c.From)
-	if !ok || local == "" {
-		errs = append(errs, config.Problem{Path: "notify.xmpp.from", Message: fmt.Sprintf("must be a JID such as vigil@example.com (got %q)", c.From)})
-	}
-	if _, _, _, ok := parseJID(c.To); !ok {
-		errs = append(errs, config.Problem{Path: "notify.xmpp.to", Message: fmt.Sprintf("must be a JID such as ops@example.com (got %q)", c.To)})
-	}
-	errs = append(errs, requireText("notify.xmpp.xmpp_password", c.XMPPPassword)...)
-	if errs != nil {
-		return nil, errs
-	}
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &xmppNotifier{
-		from: local + "@" + domain, domain: domain, resource: resource, password: c.XMPPPassword,
-		to: c.To, title: d.PageTitle, pageURL: d.PageURL, logger: logger,
-	}, nil
+	x := &xmppNotifier{password: c.XMPPPassword, to: c.To, title: d.PageTitle, pageURL: d.PageURL, logger: logger}
+	if local, domain, resource, ok := parseJID(c.From); ok && local != "" {
+		x.from, x.domain, x.resource = local+"@"+domain, domain, resource
+	} else {
+		x.invalid = fmt.Errorf("xmpp: from %q is not an account JID such as vigil@example.com", c.From)
+	}
+	if _, _, _, ok := parseJID(c.To); !ok && x.invalid == nil {
+		x.invalid = fmt.Errorf("xmpp: to %q is not a JID such as ops@example.com", c.To)
+	}
+	return x, nil
 }
 
 // parseJID splits [local@]domain[/resource]. The domain must be non-empty
@@ -110,6 +110,9 @@ func parseJID(s string) (local, domain, resource string, ok bool) {
 func (x *xmppNotifier) Kind() string { return "xmpp" }
 
 func (x *xmppNotifier) Send(ctx context.Context, n messages.Notification, _ []int) error {
+	if x.invalid != nil {
+		return x.invalid
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, xmppConfirmTimeout)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -52,28 +51,29 @@ func TestXMPPStanza(t *testing.T) {
 	}
 }
 
-func TestXMPPConfigProblems(t *testing.T) {
+// TestXMPPAddresses: from is split into account, domain and resource; JIDs
+// that do not parse still build (the loader warns) and fail every delivery
+// before connecting.
+func TestXMPPAddresses(t *testing.T) {
+	x := newTestXMPP(t, config.XMPP{From: "vigil@example.com/status", To: "ops@example.com", XMPPPassword: "pw"})
+	if x.from != "vigil@example.com" || x.domain != "example.com" || x.resource != "status" || x.invalid != nil {
+		t.Fatalf("from parsed as %q / %q / %q (%v)", x.from, x.domain, x.resource, x.invalid)
+	}
 	cases := []struct {
-		name  string
-		c     config.XMPP
-		paths []string
+		name string
+		c    config.XMPP
+		want string
 	}{
-		{"empty", config.XMPP{}, []string{"notify.xmpp.from", "notify.xmpp.to", "notify.xmpp.xmpp_password"}},
-		{"from without local part", config.XMPP{From: "example.com", To: "ops@example.com", XMPPPassword: "x"}, []string{"notify.xmpp.from"}},
-		{"bad to", config.XMPP{From: "vigil@example.com", To: "ops@", XMPPPassword: "x"}, []string{"notify.xmpp.to"}},
-		{"spaces", config.XMPP{From: "vigil @example.com", To: "ops@example.com", XMPPPassword: "x"}, []string{"notify.xmpp.from"}},
+		{"empty", config.XMPP{}, `from "" is not an account JID`},
+		{"from without local part", config.XMPP{From: "example.com", To: "ops@example.com", XMPPPassword: "x"}, `from "example.com"`},
+		{"bad to", config.XMPP{From: "vigil@example.com", To: "ops@", XMPPPassword: "x"}, `to "ops@" is not a JID`},
+		{"spaces", config.XMPP{From: "vigil @example.com", To: "ops@example.com", XMPPPassword: "x"}, `from "vigil @example.com"`},
 	}
 	for _, tc := range cases {
-		c := tc.c
-		_, errs := newXMPP(&config.Notify{XMPP: &c}, tDeps(nil))
-		paths := problemPaths(errs)
-		if !slices.Equal(paths, tc.paths) {
-			t.Errorf("%s: problems at %v, want %v", tc.name, paths, tc.paths)
+		x := newTestXMPP(t, tc.c)
+		if err := x.Send(context.Background(), provCases()[0].n, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want …%s…", tc.name, err, tc.want)
 		}
-	}
-	x := newTestXMPP(t, config.XMPP{From: "vigil@example.com/status", To: "ops@example.com", XMPPPassword: "pw"})
-	if x.from != "vigil@example.com" || x.domain != "example.com" || x.resource != "status" {
-		t.Fatalf("from parsed as %q / %q / %q", x.from, x.domain, x.resource)
 	}
 }
 

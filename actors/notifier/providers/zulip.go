@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,25 +24,12 @@ type zulip struct {
 	client        *http.Client
 }
 
+// newZulip builds the Zulip notifier. Like the original it accepts any
+// values (the configuration loader warns about the ones that cannot work).
 func newZulip(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
 	c := n.Zulip
-	var errs config.Errors
-	if c.BotEmail == "" || strings.ContainsAny(c.BotEmail, ":\r\n") {
-		errs = append(errs, config.Problem{Path: "notify.zulip.bot_email", Message: fmt.Sprintf("must be the bot's email address (got %q)", c.BotEmail)})
-	}
-	errs = append(errs, requireText("notify.zulip.bot_api_key", c.BotAPIKey)...)
-	errs = append(errs, requireText("notify.zulip.channel", c.Channel)...)
-	endpoint := ""
-	if e := checkHTTPURL("notify.zulip.api_url", c.APIURL); e != nil {
-		errs = append(errs, e...)
-	} else {
-		endpoint = zulipEndpoint(c.APIURL)
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
 	return &zulip{
-		endpoint:      endpoint,
+		endpoint:      zulipEndpoint(c.APIURL),
 		authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(c.BotEmail+":"+c.BotAPIKey)),
 		channel:       c.Channel, pageURL: d.PageURL, client: d.HTTPClient,
 	}, nil

@@ -108,16 +108,3 @@ func TestZulipErrorAnswer(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
-
-func TestZulipConfigProblems(t *testing.T) {
-	_, errs := newZulip(&config.Notify{Zulip: &config.Zulip{BotEmail: "a:b", APIURL: "zulip.example.com/api/v1/"}}, Deps{})
-	want := []string{"notify.zulip.bot_email", "notify.zulip.bot_api_key", "notify.zulip.channel", "notify.zulip.api_url"}
-	if len(errs) != len(want) {
-		t.Fatalf("%v", errs)
-	}
-	for i, p := range want {
-		if errs[i].Path != p {
-			t.Fatalf("%v", errs)
-		}
-	}
-}
