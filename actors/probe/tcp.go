@@ -9,36 +9,54 @@ import (
 	"github.com/vigil-go/vigil/messages"
 )
 
-type tcpProber struct {
+// dialProber is what the TCP and SSH probers share: resolve the replica's
+// host, connect to its first address only (spec §4.4, §4.5), run the
+// prober's exchange over the connection, all within poll_delay_dead, and
+// classify the outcome.
+type dialProber struct {
 	host, port string
 	timeout    time.Duration
 	sickAt     time.Duration
 	lookup     lookupFunc
+	// exchange runs over the established connection and closes it; a nil
+	// error means up.
+	exchange func(ctx context.Context, conn net.Conn, addr string, timeout time.Duration) error
 }
 
-// NewTCP returns the TCP prober for replica r (spec §4.4): resolve r.Host,
-// take the first address only, connect within poll_delay_dead; up iff the
-// connection is established. The connection is closed at once.
-func NewTCP(r config.Replica, m config.Metrics) Prober {
-	return &tcpProber{host: r.Host, port: r.Port, timeout: deadAfter(m), sickAt: m.PollDelaySick}
+func newDialProber(r config.Replica, m config.Metrics, exchange func(context.Context, net.Conn, string, time.Duration) error) dialProber {
+	return dialProber{host: r.Host, port: r.Port, timeout: deadAfter(m), sickAt: m.PollDelaySick, exchange: exchange}
 }
 
-// Probe runs one TCP attempt and classifies it.
-func (p *tcpProber) Probe(ctx context.Context) messages.ProbeResult {
+// Probe runs one attempt and classifies it.
+func (p *dialProber) Probe(ctx context.Context) messages.ProbeResult {
 	return Classify(p.attempt(ctx), p.sickAt)
 }
 
-func (p *tcpProber) attempt(parent context.Context) Outcome {
+func (p *dialProber) attempt(parent context.Context) Outcome {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(parent, p.timeout)
 	defer cancel()
-	conn, _, err := dialFirst(ctx, p.lookup, p.host, p.port)
+	conn, addr, err := dialFirst(ctx, p.lookup, p.host, p.port)
+	if err == nil {
+		err = p.exchange(ctx, conn, addr, p.timeout)
+	}
 	latency := time.Since(start)
 	if err != nil {
 		return Outcome{Latency: latency, Err: attemptErr(parent, ctx, p.timeout, err)}
 	}
-	_ = conn.Close()
 	return Outcome{Up: true, Latency: latency}
+}
+
+type tcpProber struct{ dialProber }
+
+// NewTCP returns the TCP prober for replica r (spec §4.4): up iff the
+// connection to the host's first address is established within
+// poll_delay_dead. The connection is closed at once.
+func NewTCP(r config.Replica, m config.Metrics) Prober {
+	return &tcpProber{newDialProber(r, m, func(_ context.Context, conn net.Conn, _ string, _ time.Duration) error {
+		_ = conn.Close()
+		return nil
+	})}
 }
 
 // dialFirst resolves host and connects to its first address only (the
