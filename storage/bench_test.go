@@ -19,7 +19,6 @@ func BenchmarkApplyReplicas(b *testing.B) {
 			name string
 			open func(b *testing.B) Store
 		}{
-			{"memory", func(*testing.B) Store { return NewMemory() }},
 			{"bolt", func(b *testing.B) Store {
 				s, err := OpenBolt(filepath.Join(b.TempDir(), "vigil.db"), discard())
 				if err != nil {

@@ -21,7 +21,6 @@ var impls = []struct {
 	name string
 	open func(t *testing.T) Store
 }{
-	{"memory", func(t *testing.T) Store { return NewMemory() }},
 	{"bolt", func(t *testing.T) Store {
 		s, err := OpenBolt(filepath.Join(t.TempDir(), "vigil.db"), discard())
 		if err != nil {

@@ -12,7 +12,6 @@
 //     verified when opened; a corrupt file is moved aside to
 //     "<path>.corrupt-<UTC timestamp>" and replaced by an empty store.
 //   - OpenBolt: the same file without the recovery.
-//   - NewMemory: in memory, same semantics, for tests.
 //
 // The bbolt layout and its schema versioning are described in schema.go.
 package storage

@@ -11,9 +11,10 @@ import (
 
 	"github.com/vigil-go/vigil/messages"
 	"github.com/vigil-go/vigil/storage"
+	"github.com/vigil-go/vigil/storage/storagetest"
 )
 
-// failing fails its first n Applies, then delegates to a memory store.
+// failing fails its first n Applies, then delegates to a real store.
 type failing struct {
 	storage.Store
 	n atomic.Int64
@@ -32,7 +33,7 @@ func batch(id string) storage.Batch {
 
 func TestWriterRepliesAfterTheWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := storage.NewMemory()
+		store := storagetest.New(t)
 		w := New(store, slog.New(slog.DiscardHandler))
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -54,7 +55,7 @@ func TestWriterRepliesAfterTheWrite(t *testing.T) {
 
 func TestWriterRetriesPeriodicBatchesOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &failing{Store: storage.NewMemory()}
+		store := &failing{Store: storagetest.New(t)}
 		store.n.Store(1)
 		w := New(store, slog.New(slog.DiscardHandler))
 		ctx, cancel := context.WithCancel(t.Context())
@@ -86,7 +87,7 @@ func TestWriterRetriesPeriodicBatchesOnce(t *testing.T) {
 }
 
 func TestWriterDrainsOnStop(t *testing.T) {
-	store := storage.NewMemory()
+	store := storagetest.New(t)
 	w := New(store, slog.New(slog.DiscardHandler))
 	for _, id := range []string{"a", "b", "c"} {
 		w.Inbox() <- Request{Batch: batch(id)}
