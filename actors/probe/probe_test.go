@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/testkit"
 )
 
 // metrics returns poll metrics with the default status range.
@@ -152,7 +153,15 @@ func TestNoLeaks(t *testing.T) {
 		p.Probe(ctx)
 	}
 	client.CloseIdleConnections()
-	time.Sleep(50 * time.Millisecond)
+	// The baseline is taken once closed connections' goroutines are gone:
+	// two readings in a row agree.
+	prev := -1
+	testkit.Within(time.Second, func() bool {
+		g := runtime.NumGoroutine()
+		settled := g == prev
+		prev = g
+		return settled
+	})
 	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
 
 	for range 2 {
@@ -161,17 +170,13 @@ func TestNoLeaks(t *testing.T) {
 		}
 	}
 	client.CloseIdleConnections()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		g, fd := runtime.NumGoroutine(), openFDs(t)
-		if g <= baseG && fd <= baseFD {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("leak: goroutines %d (baseline %d), fds %d (baseline %d)\n%s", g, baseG, fd, baseFD, buf[:n])
-		}
-		time.Sleep(20 * time.Millisecond)
+	var g, fd int
+	if !testkit.Within(2*time.Second, func() bool {
+		g, fd = runtime.NumGoroutine(), openFDs(t)
+		return g <= baseG && fd <= baseFD
+	}) {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("leak: goroutines %d (baseline %d), fds %d (baseline %d)\n%s", g, baseG, fd, baseFD, buf[:n])
 	}
 }

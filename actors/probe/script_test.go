@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/testkit"
 )
 
 func TestScriptExitCodes(t *testing.T) {
@@ -70,29 +71,22 @@ func pidGone(pid int) bool {
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !pidGone(pid) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d still runs after the probe", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Within(2*time.Second, func() bool { return pidGone(pid) }) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("process %d still runs after the probe", pid)
 	}
 }
 
 func readPid(t *testing.T, path string) int {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
+	var pid int
+	testkit.Eventually(t, time.Second, func() bool {
 		b, err := os.ReadFile(path)
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && pid > 0 {
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no pid in %s: %v", path, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		n, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+		pid = n
+		return err == nil && perr == nil && n > 0
+	}, "no pid in %s", path)
+	return pid
 }
 
 func TestScriptTimeoutKillsProcessGroup(t *testing.T) {
