@@ -1191,13 +1191,76 @@ func TestDockerBuildContext(t *testing.T) {
 	script := strings.ReplaceAll(strings.Join(words, " "), "/out/", out+"/")
 	sh := exec.Command("/bin/sh", "-c", script)
 	sh.Dir = ctx
-	sh.Env = os.Environ()
+	// As in the image, the go command finds a go.work only if the context
+	// holds one (GOWORK set here would point it at the repository's).
+	sh.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOWORK=") })
 	if b, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, b)
 	}
 	v, err := exec.Command(filepath.Join(out, "vigil"), "-V").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(v), "vigil-server ") {
 		t.Errorf("built binary -V: %v %q", err, v)
+	}
+}
+
+// moduleVersions lists, for the server module's packages and their tests,
+// the module and version each package comes from, as the go command selects
+// them with the extra environment given.
+func moduleVersions(t *testing.T, env ...string) map[string]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-test", "-f", "{{with .Module}}{{.Path}} {{.Version}}{{end}}", "./...")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v\n%s", env, err, stderr.Bytes())
+	}
+	versions := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if path, version, ok := strings.Cut(line, " "); ok {
+			versions[path] = version
+		} else if line != "" {
+			versions[line] = ""
+		}
+	}
+	return versions
+}
+
+// TestWorkspaceKeepsServerVersions: go.work joins the server module with
+// the tools and deploy modules, and a workspace selects the highest version
+// that any of them requires. The image and `go install` build from the
+// server's go.mod alone, so for every module that the server's packages and
+// tests use the workspace must select the version the server module selects
+// on its own: otherwise the tests would run against other code than ships.
+// Raise the version in the server's go.mod (or hold the tool back) when this
+// fails.
+func TestWorkspaceKeepsServerVersions(t *testing.T) {
+	cmd := exec.Command("go", "env", "GOWORK")
+	cmd.Dir = repoRoot
+	gowork, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go env GOWORK: %v", err)
+	}
+	if g := strings.TrimSpace(string(gowork)); g == "" || g == "off" {
+		t.Skip("not in workspace mode")
+	}
+	workspace, alone := moduleVersions(t), moduleVersions(t, "GOWORK=off")
+	if len(alone) < 2 {
+		t.Fatalf("go list found only %v", alone)
+	}
+	for path, v := range alone {
+		if w, ok := workspace[path]; !ok {
+			t.Errorf("%s: %s on its own, absent in the workspace", path, v)
+		} else if w != v {
+			t.Errorf("%s: the workspace selects %s, the server module %s", path, w, v)
+		}
+	}
+	for path, w := range workspace {
+		if _, ok := alone[path]; !ok {
+			t.Errorf("%s %s: used in the workspace only", path, w)
+		}
 	}
 }
 
