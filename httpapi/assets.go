@@ -105,10 +105,10 @@ type assetFile struct {
 }
 
 // openAsset finds rel (slash-separated, made of vetted segments) in the
-// override directory, then in the embedded tree.
-func (s *Server) openAsset(rel string) (*assetFile, bool) {
-	if s.assetsDir != "" {
-		if f, ok := openOverride(s.assetsDir, rel); ok {
+// override directory dir (when set), then in the embedded tree.
+func openAsset(dir, rel string) (*assetFile, bool) {
+	if dir != "" {
+		if f, ok := openOverride(dir, rel); ok {
 			return f, true
 		}
 	}
@@ -154,7 +154,7 @@ func openOverride(dir, rel string) (*assetFile, bool) {
 // serveAsset answers with rel, or an empty 404. Without lastModified only
 // the ETag validates the response (badges).
 func (s *Server) serveAsset(c *echo.Context, rel, contentType string, lastModified bool) error {
-	f, ok := s.openAsset(rel)
+	f, ok := openAsset(s.site.Load().assetsDir, rel)
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
@@ -194,11 +194,11 @@ func (s *Server) badge(c *echo.Context) error {
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
-	status := messages.Healthy.String()
+	status := messages.Healthy
 	if snap := s.snapshots.Latest(); snap != nil {
-		status = snap.Status.String()
+		status = snap.Status
 	}
-	return s.serveAsset(c, "images/badges/"+parts[0]+"-"+status+"-default.svg", "image/svg+xml", false)
+	return s.serveAsset(c, badgeFile(parts[0], status), "image/svg+xml", false)
 }
 
 // robots serves /robots.txt.

@@ -10,11 +10,20 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
+// Authentication (spec §7.2). The reporter and Manager APIs take the
+// token as the password of Basic auth, with any username (clients send an
+// empty one); /metrics takes its token as a Bearer token or as a Basic
+// password. Tokens are compared in constant time (as SHA-256 sums, so the
+// length does not leak either), and read per request from the current site
+// configuration, so a reload changes them at once.
+
 // realm is the one realm the original uses for both APIs (spec §7.2).
 const realm = `Basic realm="Reporter Token"`
 
-// tokenChecker compares a Basic-auth password with a token in constant
-// time (the username is ignored, as clients send an empty one).
+// metricsRealm is announced on a refused /metrics request.
+const metricsRealm = `Bearer realm="metrics"`
+
+// tokenChecker compares a password with a token in constant time.
 type tokenChecker struct {
 	sum [sha256.Size]byte
 }
@@ -23,23 +32,45 @@ func newTokenChecker(token string) tokenChecker {
 	return tokenChecker{sum: sha256.Sum256([]byte(token))}
 }
 
-// authorize answers 401 (missing or garbled credentials) or 403 (wrong
-// password), both with the WWW-Authenticate header, and reports whether the
-// request may proceed.
-func (t tokenChecker) authorize(c *echo.Context) bool {
-	password, ok := basicPassword(c.Request().Header.Get("Authorization"))
-	if !ok {
-		c.Response().Header().Set("WWW-Authenticate", realm)
-		_ = c.NoContent(http.StatusUnauthorized)
-		return false
-	}
+// matches tells whether password is the token.
+func (t tokenChecker) matches(password string) bool {
 	sum := sha256.Sum256([]byte(password))
-	if subtle.ConstantTimeCompare(sum[:], t.sum[:]) != 1 {
-		c.Response().Header().Set("WWW-Authenticate", realm)
-		_ = c.NoContent(http.StatusForbidden)
-		return false
+	return subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1
+}
+
+// basicAuth is the middleware of an API group: a request without usable
+// Basic credentials gets 401, one with a wrong password 403, both with the
+// WWW-Authenticate header and an empty body; the handler does not run.
+// token picks the group's checker from the site configuration.
+func (s *Server) basicAuth(token func(*siteConfig) tokenChecker) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			password, ok := basicPassword(c.Request().Header.Get("Authorization"))
+			if !ok {
+				c.Response().Header().Set("WWW-Authenticate", realm)
+				return c.NoContent(http.StatusUnauthorized)
+			}
+			if !token(s.site.Load()).matches(password) {
+				c.Response().Header().Set("WWW-Authenticate", realm)
+				return c.NoContent(http.StatusForbidden)
+			}
+			return next(c)
+		}
 	}
-	return true
+}
+
+// metricsAuthorized tells whether a /metrics request may be answered:
+// always without a token, else with it as a Bearer token or Basic password.
+func metricsAuthorized(t *tokenChecker, header string) bool {
+	if t == nil {
+		return true
+	}
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		got, ok = basicPassword(header)
+	}
+	// Compared even without credentials, so both cases take as long.
+	return t.matches(got) && ok
 }
 
 // basicPassword extracts the password of an "Authorization: Basic …"

@@ -9,15 +9,15 @@ import (
 )
 
 func TestHealthAndReadiness(t *testing.T) {
-	s := testServer(&messages.Snapshot{})
 	var ready atomic.Bool
-	s.EnableHealth(func() (bool, string) {
+	o := testOptions(&messages.Snapshot{})
+	o.Ready = func() (bool, string) {
 		if !ready.Load() {
 			return false, "waiting for the first probe results"
 		}
 		return true, ""
-	})
-	h := s.Handler()
+	}
+	h := New(o).Handler()
 	if rec := do(t, h, http.MethodGet, "/healthz"); rec.Code != 200 || rec.Body.String() != "ok" {
 		t.Fatalf("healthz %d %q", rec.Code, rec.Body.String())
 	}

@@ -16,30 +16,75 @@ import (
 )
 
 // Manager applies Manager API changes; each call returns once the change is
-// stored.
+// stored (or ctx ends).
 type Manager interface {
 	AddAnnouncement(ctx context.Context, a messages.Announcement) error
 	RemoveAnnouncement(ctx context.Context, id string) error
 	SetIgnore(ctx context.Context, until time.Time) error
 }
 
-// EnableManager registers the Manager API (spec §7.5). Reads come from the
-// published snapshot; writes go to m. Call it before Serve.
-func (s *Server) EnableManager(m Manager, token string) {
-	h := &managerAPI{manager: m, auth: newTokenChecker(token), snapshots: s.snapshots, now: time.Now}
-	s.echo.GET("/manager/announcements", s.counted("manager", h.listAnnouncements))
-	s.echo.POST("/manager/announcement", s.counted("manager", s.readYourWrite(h.addAnnouncement)))
-	s.echo.DELETE("/manager/announcement/:id", s.counted("manager", s.readYourWrite(h.removeAnnouncement)))
-	s.echo.GET("/manager/prober/alerts", s.counted("manager", h.alerts))
-	s.echo.GET("/manager/prober/alerts/ignored", s.counted("manager", h.ignored))
-	s.echo.PUT("/manager/prober/alerts/ignored", s.counted("manager", s.readYourWrite(h.setIgnored)))
+// The Manager API (spec §7.5). Reads come from the published snapshot;
+// writes go to the Manager (the state actor). Basic auth has run before
+// each handler (basicAuth); each handler parses the request, calls one
+// helper below or the Manager, and writes the answer.
+
+// listAnnouncements handles GET /manager/announcements.
+func (s *Server) listAnnouncements(c *echo.Context) error {
+	return c.JSON(http.StatusOK, announcementList(s.snapshots.Latest()))
 }
 
-type managerAPI struct {
-	manager   Manager
-	auth      tokenChecker
-	snapshots Snapshots
-	now       func() time.Time
+// addAnnouncement handles POST /manager/announcement.
+func (s *Server) addAnnouncement(c *echo.Context) error {
+	body, status, err := readJSONBody(c)
+	if err != nil {
+		return c.String(status, err.Error())
+	}
+	title, text, err := parseAnnouncement(body)
+	if err != nil {
+		return c.String(http.StatusBadRequest, err.Error())
+	}
+	a, err := newAnnouncement(title, text, time.Now())
+	if err != nil {
+		return c.NoContent(http.StatusInternalServerError)
+	}
+	if err := s.manager.AddAnnouncement(c.Request().Context(), a); err != nil {
+		return managerError(c, err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"id": a.ID})
+}
+
+// removeAnnouncement handles DELETE /manager/announcement/<id>.
+func (s *Server) removeAnnouncement(c *echo.Context) error {
+	segs, ok := pathSegments(c, 3)
+	if !ok {
+		return c.NoContent(http.StatusNotFound)
+	}
+	return managerError(c, s.manager.RemoveAnnouncement(c.Request().Context(), segs[2]))
+}
+
+// alerts handles GET /manager/prober/alerts.
+func (s *Server) alerts(c *echo.Context) error {
+	return c.JSON(http.StatusOK, alertsOf(s.snapshots.Latest()))
+}
+
+// ignored handles GET /manager/prober/alerts/ignored.
+func (s *Server) ignored(c *echo.Context) error {
+	return c.JSON(http.StatusOK, struct {
+		RemindersSeconds *int64 `json:"reminders_seconds"`
+	}{remindersLeft(s.snapshots.Latest().IgnoreUntil, time.Now())})
+}
+
+// setIgnored handles PUT /manager/prober/alerts/ignored.
+func (s *Server) setIgnored(c *echo.Context) error {
+	body, status, err := readJSONBody(c)
+	if err != nil {
+		return c.String(status, err.Error())
+	}
+	until, err := parseIgnore(body, time.Now())
+	if err != nil {
+		return c.String(http.StatusBadRequest, err.Error())
+	}
+	return managerError(c, s.manager.SetIgnore(c.Request().Context(), until))
 }
 
 type announcementItem struct {
@@ -47,56 +92,39 @@ type announcementItem struct {
 	Title string `json:"title"`
 }
 
-func (h *managerAPI) listAnnouncements(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
-	}
-	anns := h.snapshots.Latest().Announcements
-	out := make([]announcementItem, 0, len(anns))
-	for _, a := range anns {
+// announcementList lists the published announcements, oldest first.
+func announcementList(snap *messages.Snapshot) []announcementItem {
+	out := make([]announcementItem, 0, len(snap.Announcements))
+	for _, a := range snap.Announcements {
 		out = append(out, announcementItem{ID: a.ID, Title: a.Title})
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
 }
 
-func (h *managerAPI) addAnnouncement(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
-	}
-	body, status, err := readJSONBody(c)
-	if err != nil {
-		return c.String(status, err.Error())
-	}
+// parseAnnouncement reads the body of a new announcement: strings title
+// and text, neither empty.
+func parseAnnouncement(body []byte) (title, text string, err error) {
 	var in struct {
 		Title *string `json:"title"`
 		Text  *string `json:"text"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
-		return c.String(http.StatusBadRequest, "body must be a JSON object with strings title and text")
+		return "", "", errors.New("body must be a JSON object with strings title and text")
 	}
 	if in.Title == nil || in.Text == nil || *in.Title == "" || *in.Text == "" {
-		return c.String(http.StatusBadRequest, "title and text are required and must not be empty")
+		return "", "", errors.New("title and text are required and must not be empty")
 	}
-	id, err := uuid.NewRandom()
-	if err != nil {
-		return c.NoContent(http.StatusInternalServerError)
-	}
-	a := messages.Announcement{ID: id.String(), Title: *in.Title, Text: *in.Text, Date: h.now().UTC()}
-	if err := h.manager.AddAnnouncement(c.Request().Context(), a); err != nil {
-		return managerError(c, err)
-	}
-	return c.JSON(http.StatusOK, map[string]string{"id": a.ID})
+	return *in.Title, *in.Text, nil
 }
 
-func (h *managerAPI) removeAnnouncement(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
+// newAnnouncement makes an announcement with a new random (v4) id, dated
+// now in UTC.
+func newAnnouncement(title, text string, now time.Time) (messages.Announcement, error) {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return messages.Announcement{}, err
 	}
-	segs, ok := pathSegments(c, 3)
-	if !ok {
-		return c.NoContent(http.StatusNotFound)
-	}
-	return managerError(c, h.manager.RemoveAnnouncement(c.Request().Context(), segs[2]))
+	return messages.Announcement{ID: id.String(), Title: title, Text: text, Date: now.UTC()}, nil
 }
 
 type alertEntry struct {
@@ -105,15 +133,17 @@ type alertEntry struct {
 	Replica string `json:"replica"`
 }
 
-func (h *managerAPI) alerts(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
-	}
-	out := struct {
-		Dead []alertEntry `json:"dead"`
-		Sick []alertEntry `json:"sick"`
-	}{Dead: []alertEntry{}, Sick: []alertEntry{}}
-	for _, p := range h.snapshots.Latest().Probes {
+// alertList is the body of GET /manager/prober/alerts.
+type alertList struct {
+	Dead []alertEntry `json:"dead"`
+	Sick []alertEntry `json:"sick"`
+}
+
+// alertsOf lists the dead and the sick replicas of a snapshot, in store
+// order (both lists present, possibly empty).
+func alertsOf(snap *messages.Snapshot) alertList {
+	out := alertList{Dead: []alertEntry{}, Sick: []alertEntry{}}
+	for _, p := range snap.Probes {
 		for _, n := range p.Nodes {
 			for _, r := range n.Replicas {
 				e := alertEntry{Probe: p.ID, Node: n.ID, Replica: r.ID}
@@ -126,49 +156,43 @@ func (h *managerAPI) alerts(c *echo.Context) error {
 			}
 		}
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
 }
 
-func (h *managerAPI) ignored(c *echo.Context) error {
-	if !h.auth.authorize(c) {
+// remindersLeft is the whole number of seconds left in an ignore window
+// ending at until, or nil when there is none (or it is over).
+func remindersLeft(until, now time.Time) *int64 {
+	if until.IsZero() {
 		return nil
 	}
-	var secs *int64
-	if until := h.snapshots.Latest().IgnoreUntil; !until.IsZero() {
-		if left := until.Sub(h.now()); left > 0 {
-			n := int64(left / time.Second)
-			secs = &n
-		}
+	left := until.Sub(now)
+	if left <= 0 {
+		return nil
 	}
-	return c.JSON(http.StatusOK, struct {
-		RemindersSeconds *int64 `json:"reminders_seconds"`
-	}{secs})
+	n := int64(left / time.Second)
+	return &n
 }
 
-func (h *managerAPI) setIgnored(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
-	}
-	body, status, err := readJSONBody(c)
-	if err != nil {
-		return c.String(status, err.Error())
-	}
+// parseIgnore reads the body of PUT /manager/prober/alerts/ignored: the
+// end of the ignore window reminders_seconds from now (0: a window already
+// over), or the zero time (null or absent: no window).
+func parseIgnore(body []byte, now time.Time) (time.Time, error) {
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(body, &in); err != nil || in == nil {
-		return c.String(http.StatusBadRequest, "body must be a JSON object")
+		return time.Time{}, errors.New("body must be a JSON object")
 	}
-	var until time.Time
-	if raw, ok := in["reminders_seconds"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(raw)), 10, 16)
-		if err != nil {
-			return c.String(http.StatusBadRequest, "reminders_seconds must be an integer from 0 to 65535, or null")
-		}
-		until = h.now().Add(time.Duration(n) * time.Second)
-		if n == 0 {
-			until = h.now() // a window that is already over
-		}
+	raw, ok := in["reminders_seconds"]
+	if !ok || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return time.Time{}, nil
 	}
-	return managerError(c, h.manager.SetIgnore(c.Request().Context(), until))
+	n, err := strconv.ParseUint(string(bytes.TrimSpace(raw)), 10, 16)
+	if err != nil {
+		return time.Time{}, errors.New("reminders_seconds must be an integer from 0 to 65535, or null")
+	}
+	if n == 0 {
+		return now, nil // a window that is already over
+	}
+	return now.Add(time.Duration(n) * time.Second), nil
 }
 
 func managerError(c *echo.Context, err error) error {

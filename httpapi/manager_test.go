@@ -30,8 +30,7 @@ func newManagerHarness(t *testing.T) (*reporterHarness, *state.Actor) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go a.Serve(ctx)
-	s := New(Options{Addr: "127.0.0.1:0", Snapshots: pub, Logger: slog.New(slog.DiscardHandler)})
-	s.EnableManager(a, managerToken)
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: pub, Manager: a, ManagerToken: managerToken, Logger: slog.New(slog.DiscardHandler)})
 	return &reporterHarness{h: s.Handler()}, a
 }
 

@@ -19,7 +19,8 @@ import (
 
 // MCP endpoint (spec §7.7): Streamable HTTP with stateful sessions, one
 // read-only tool returning the /status/report structure. No authentication,
-// as in the original.
+// as in the original. server.mcp_server turns it on and off, also on a
+// reload.
 const (
 	// MCPPath is where the MCP endpoint is served (a trailing slash is
 	// removed by the path normalisation before routing).
@@ -39,10 +40,16 @@ const (
 	mcpSessionTimeout = 30 * time.Minute
 )
 
-// EnableMCP registers the MCP endpoint on MCPPath for POST, GET and DELETE
-// (the methods of the Streamable HTTP transport). Other methods stay 404,
-// as does the path when EnableMCP is not called. Call it once, before Serve.
-func (s *Server) EnableMCP() {
+// mcpEndpoint is the MCP endpoint of one Server, built once: its sessions
+// outlive configuration reloads (only turning MCP off closes them).
+type mcpEndpoint struct {
+	handler http.Handler
+	closer  *mcpSessionCloser
+}
+
+// newMCPEndpoint builds the endpoint (served while the site configuration
+// enables MCP).
+func (s *Server) newMCPEndpoint() *mcpEndpoint {
 	srv := s.newMCPServer()
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
 		Logger:         s.logger.With("component", "mcp"),
@@ -55,11 +62,22 @@ func (s *Server) EnableMCP() {
 		DisableLocalhostProtection: true,
 	})
 	closer := &mcpSessionCloser{srv: srv}
-	wrapped := echo.WrapHandler(closer.wrap(h))
-	s.echo.POST(MCPPath, wrapped)
-	s.echo.GET(MCPPath, wrapped)
-	s.echo.DELETE(MCPPath, wrapped)
+	return &mcpEndpoint{handler: closer.wrap(h), closer: closer}
 }
+
+// serveMCP answers POST, GET and DELETE of MCPPath (the methods of the
+// Streamable HTTP transport) while MCP is on; otherwise the path is an
+// empty 404, as are other methods.
+func (s *Server) serveMCP(c *echo.Context) error {
+	if !s.site.Load().mcp {
+		return c.NoContent(http.StatusNotFound)
+	}
+	s.mcp.handler.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// closeSessions ends every open MCP session (MCP turned off).
+func (m *mcpEndpoint) closeSessions() { m.closer.closeAll() }
 
 // newMCPServer builds the MCP server: tools capability only, one tool.
 func (s *Server) newMCPServer() *mcp.Server {
@@ -85,7 +103,7 @@ func (s *Server) newMCPServer() *mcp.Server {
 // (after validating it against the output schema); the text item carries the
 // same JSON in the /status/report key order.
 func (s *Server) getReportTool(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, Report, error) {
-	report := BuildReport(s.snapshots.Latest(), s.page)
+	report := BuildReport(s.snapshots.Latest(), s.site.Load().page)
 	text, err := json.Marshal(report)
 	if err != nil {
 		return nil, Report{}, fmt.Errorf("encoding report: %w", err)

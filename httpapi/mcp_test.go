@@ -41,10 +41,8 @@ func mcpSnapshot() *messages.Snapshot {
 }
 
 func mcpTestServer(snaps Snapshots) *Server {
-	s := New(Options{Addr: "127.0.0.1:0", Snapshots: snaps, Page: Page{Title: "Acme <Status>", URL: "https://status.example.com/"},
-		Version: "1.2.3", Logger: slog.New(slog.DiscardHandler)})
-	s.EnableMCP()
-	return s
+	return New(Options{Addr: "127.0.0.1:0", Snapshots: snaps, Page: Page{Title: "Acme <Status>", URL: "https://status.example.com/"},
+		MCP: true, Version: "1.2.3", Logger: slog.New(slog.DiscardHandler)})
 }
 
 func mcpConnect(ctx context.Context, t *testing.T, endpoint string, noStream bool) *mcp.ClientSession {
@@ -133,7 +131,7 @@ func TestMCPGetReport(t *testing.T) {
 
 			// Arguments omitted, then {}.
 			for _, args := range []any{nil, map[string]any{}} {
-				want := BuildReport(snaps.Latest(), s.page)
+				want := BuildReport(snaps.Latest(), s.site.Load().page)
 				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_report", Arguments: args})
 				if err != nil {
 					t.Fatalf("call (args %v): %v", args, err)
@@ -150,7 +148,7 @@ func TestMCPGetReport(t *testing.T) {
 			if err != nil {
 				t.Fatalf("call after swap: %v", err)
 			}
-			checkReportResult(t, res, BuildReport(next, s.page))
+			checkReportResult(t, res, BuildReport(next, s.site.Load().page))
 		})
 	}
 }
@@ -280,7 +278,7 @@ func TestMCPDisabledIs404(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound || len(body) != 0 {
-			t.Fatalf("POST %s without EnableMCP: %d %q, want empty 404", path, resp.StatusCode, body)
+			t.Fatalf("POST %s with MCP off: %d %q, want empty 404", path, resp.StatusCode, body)
 		}
 	}
 }
@@ -358,9 +356,8 @@ func TestMCPRawSession(t *testing.T) {
 func TestMCPShutdownEndsStreams(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	s := New(Options{Addr: "127.0.0.1:0", Snapshots: newSwapSnapshots(mcpSnapshot()), Version: "1",
-		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
+		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second, MCP: true,
 		Listening: func(a net.Addr) { addrs <- a }})
-	s.EnableMCP()
 	serveCtx, stop := context.WithCancel(t.Context())
 	defer stop()
 	served := make(chan error, 1)

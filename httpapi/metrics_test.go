@@ -9,9 +9,10 @@ import (
 )
 
 func TestMetricsTokenProtection(t *testing.T) {
-	s := testServer(&messages.Snapshot{})
-	s.EnableMetrics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("vigil_status 0\n")) }), "scrape-me")
-	h := s.Handler()
+	o := testOptions(&messages.Snapshot{})
+	o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("vigil_status 0\n")) })
+	o.MetricsToken = "scrape-me"
+	h := New(o).Handler()
 	for _, tc := range []struct {
 		auth string
 		want int
@@ -31,9 +32,9 @@ func TestMetricsTokenProtection(t *testing.T) {
 			t.Errorf("body %q", rec.Body.String())
 		}
 	}
-	open := testServer(&messages.Snapshot{})
-	open.EnableMetrics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "")
-	if rec := do(t, open.Handler(), http.MethodGet, "/metrics"); rec.Code != 200 {
+	o = testOptions(&messages.Snapshot{})
+	o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	if rec := do(t, New(o).Handler(), http.MethodGet, "/metrics"); rec.Code != 200 {
 		t.Fatalf("unprotected metrics: %d", rec.Code)
 	}
 }

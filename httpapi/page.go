@@ -20,33 +20,30 @@ import (
 //
 // renderPage is the page's prepared view (prepared.go): the renderer runs
 // it once per snapshot change (at most once per RenderEvery) and when the
-// UTC year changes, never on a request. Its entity tag is the revision the
-// page carries in data-revision, which the refresh script sends back in
-// If-None-Match.
+// UTC year changes, and at once when the site configuration changes; never
+// on a request. Its entity tag is the revision the page carries in
+// data-revision, which the refresh script sends back in If-None-Match.
 
 // pageTemplate is parsed once; a syntax error is a build defect.
 var pageTemplate = template.Must(template.New("status.html").ParseFS(templates.FS, "status.html"))
 
-// initPage prepares the page state; called once from routes().
-func (s *Server) initPage() {
-	if s.pageTmpl == nil {
-		s.pageTmpl = pageTemplate
-	}
-	// The boot id keeps entity tags of an earlier process (whose generations
-	// restarted from zero) from matching this one's.
-	s.bootID = strconv.FormatInt(time.Now().UnixNano(), 36)
-}
-
 // pageRevision names one rendering of the page: boot id, snapshot
-// generation and footer year.
-func (s *Server) pageRevision(snap *messages.Snapshot, now time.Time) string {
-	return s.bootID + "-" + strconv.FormatUint(snap.Generation, 10) + "-" + strconv.Itoa(now.Year())
+// generation and footer year ("<boot>-<generation>-<year>"); after a
+// reload, the boot id carries the site configuration's epoch
+// ("<boot>.<epoch>-…"), so that a page with new branding is not answered
+// 304.
+func (s *Server) pageRevision(site *siteConfig, snap *messages.Snapshot, now time.Time) string {
+	boot := s.bootID
+	if site.epoch > 0 {
+		boot += "." + strconv.FormatUint(site.epoch, 10)
+	}
+	return boot + "-" + strconv.FormatUint(snap.Generation, 10) + "-" + strconv.Itoa(now.Year())
 }
 
-// renderPage is the View of GET /.
-func (s *Server) renderPage(snap *messages.Snapshot, now time.Time) ([]byte, string, error) {
+// renderPage is the view of GET /.
+func (s *Server) renderPage(site *siteConfig, snap *messages.Snapshot, now time.Time) ([]byte, string, error) {
 	var buf bytes.Buffer
-	if err := s.pageTmpl.Execute(&buf, s.pageView(snap, now, s.pageRevision(snap, now))); err != nil {
+	if err := s.pageTmpl.Execute(&buf, s.pageView(site, snap, now, s.pageRevision(site, snap, now))); err != nil {
 		return nil, "", err
 	}
 	return buf.Bytes(), "text/html; charset=utf-8", nil
@@ -159,28 +156,44 @@ const (
 	maxAffectedNamed = 4
 )
 
-// Wording of the page.
+// statusWords is how the page words one status: the banner's headline
+// and advice (page status), and the status text of a service card and of
+// a node. The class (colour and icon, in the stylesheet) is the status's
+// wire name.
+type statusWords struct {
+	headline, advice, service, node string
+}
+
+// statusStyle is the page's one table of per-status wording, indexed by
+// status.
+var statusStyle = [...]statusWords{
+	messages.Healthy: {
+		headline: "All systems operational",
+		advice:   "No problem is detected at the moment. Something still not working for you?",
+		service:  "Operational", node: "Operational",
+	},
+	messages.Sick: {
+		headline: "Some services are degraded",
+		advice:   "You may notice delays until this is resolved. Stuck?",
+		service:  "Degraded", node: "Degraded",
+	},
+	messages.Dead: {
+		headline: "Service disruption in progress",
+		advice:   "Our team has been alerted and is working on it. Need help in the meantime?",
+		service:  "Outage", node: "Down",
+	},
+}
+
+// wording returns the words of st (empty for a status outside the table).
+func wording(st messages.Status) statusWords {
+	if int(st) < len(statusStyle) {
+		return statusStyle[st]
+	}
+	return statusWords{}
+}
+
+// Other wording of the page.
 var (
-	headlines = map[messages.Status]string{
-		messages.Healthy: "All systems operational",
-		messages.Sick:    "Some services are degraded",
-		messages.Dead:    "Service disruption in progress",
-	}
-	advice = map[messages.Status]string{
-		messages.Healthy: "No problem is detected at the moment. Something still not working for you?",
-		messages.Sick:    "You may notice delays until this is resolved. Stuck?",
-		messages.Dead:    "Our team has been alerted and is working on it. Need help in the meantime?",
-	}
-	serviceWords = map[messages.Status]string{
-		messages.Healthy: "Operational",
-		messages.Sick:    "Degraded",
-		messages.Dead:    "Outage",
-	}
-	nodeWords = map[messages.Status]string{
-		messages.Healthy: "Operational",
-		messages.Sick:    "Degraded",
-		messages.Dead:    "Down",
-	}
 	waitingFor = map[string]string{
 		"push":  "Waiting for a first report from Vigil Reporter.",
 		"local": "Waiting for a first report from Vigil Local.",
@@ -188,8 +201,9 @@ var (
 	knownModes = map[string]bool{"poll": true, "push": true, "script": true, "local": true}
 )
 
-func (s *Server) pageView(snap *messages.Snapshot, now time.Time, revision string) pageView {
-	b := &s.branding
+func (s *Server) pageView(site *siteConfig, snap *messages.Snapshot, now time.Time, revision string) pageView {
+	b := &site.branding
+	words := wording(snap.Status)
 	brand := strings.TrimSpace(b.CompanyName)
 	if brand == "" {
 		brand = b.PageTitle
@@ -202,8 +216,8 @@ func (s *Server) pageView(snap *messages.Snapshot, now time.Time, revision strin
 		BrandName:  brand,
 		CustomHTML: template.HTML(b.CustomHTML), // raw by design (spec §2.5)
 		Version:    s.version,
-		Status:     snap.Status.String(), Headline: headlines[snap.Status], Advice: advice[snap.Status],
-		Description: headlines[snap.Status] + ". Live status of the services of " + brand + ", checked around the clock.",
+		Status:     snap.Status.String(), Headline: words.headline, Advice: words.advice,
+		Description: words.headline + ". Live status of the services of " + brand + ", checked around the clock.",
 		Generation:  snap.Generation, Revision: revision,
 		Year: now.Year(), Company: b.CompanyName,
 	}
@@ -242,7 +256,7 @@ func (s *Server) pageView(snap *messages.Snapshot, now time.Time, revision strin
 // probeCard builds one service card: failing nodes first, then the
 // others, folded when there are more than foldAbove of them.
 func probeCard(p *messages.ProbeSnapshot) probeView {
-	pv := probeView{ID: p.ID, Label: p.Label, Class: p.Status.String(), StatusText: serviceWords[p.Status]}
+	pv := probeView{ID: p.ID, Label: p.Label, Class: p.Status.String(), StatusText: wording(p.Status).service}
 	var failing, others []nodeView
 	noData := 0
 	for _, n := range p.Nodes {
@@ -291,7 +305,7 @@ func foldSummary(afterFailing bool, folded, noData int) string {
 }
 
 func nodeCard(n *messages.NodeSnapshot) nodeView {
-	nv := nodeView{Label: n.Label, Class: n.Status.String(), StatusText: nodeWords[n.Status], Mode: n.Mode}
+	nv := nodeView{Label: n.Label, Class: n.Status.String(), StatusText: wording(n.Status).node, Mode: n.Mode}
 	if !knownModes[nv.Mode] {
 		nv.Mode = "poll"
 	}

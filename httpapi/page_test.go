@@ -578,7 +578,7 @@ func BenchmarkPageRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := s.pageTmpl.Execute(&buf, s.pageView(snap, now, "r")); err != nil {
+		if err := s.pageTmpl.Execute(&buf, s.pageView(s.site.Load(), snap, now, "r")); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -28,9 +28,10 @@ import (
 // Receives: nothing on a mailbox. It reads the published snapshot
 // (Snapshots.Latest, never blocking the state actor) once per RenderEvery
 // and renders when the snapshot changed or the UTC year did (the footer), so
-// at most once per RenderEvery however often probes publish. A kick
+// at most once per RenderEvery however often probes publish; and at once
+// when the site configuration changed (Server.Reconfigure). A kick
 // (buffered, never blocking the sender) wakes it early: the first request,
-// and a request that must show a write.
+// a request that must show a write, and a new site configuration.
 //
 // Read your writes: a reporter or Manager API write that answers 200 first
 // raises the must-be-visible watermark to the generation of a snapshot that
@@ -38,25 +39,26 @@ import (
 // the renderer, which then renders at once (bypassing the cadence), and
 // waits for it at most VisibleWait. A read that follows no pending write
 // never waits; only the very first request may wait for the first
-// rendering.
+// rendering. A new site configuration raises a second watermark the same
+// way (expectSite), so that reads after Reconfigure show it.
 //
-// Lifetime: the goroutine runs while the server is served (Serve, or the
-// handler of a served server through SetHandler). A handler used on its own
-// (tests, or a replaced handler still finishing requests) starts it on its
-// first request; it then stops after idleStop without requests.
+// Lifetime: the goroutine runs while the server is served (Serve). A
+// handler used on its own (tests) starts it on its first request; it then
+// stops after idleStop without requests.
 
-// View renders one public representation of a snapshot: the body and its
-// media type. now is the rendering time (UTC), for what depends on the
-// clock. It runs on the renderer goroutine only, never on a request.
-type View func(snap *messages.Snapshot, now time.Time) (body []byte, contentType string, err error)
+// view renders one public representation of a snapshot with one site
+// configuration: the body and its media type. now is the rendering time
+// (UTC), for what depends on the clock. It runs on the renderer goroutine
+// only, never on a request.
+type view func(site *siteConfig, snap *messages.Snapshot, now time.Time) (body []byte, contentType string, err error)
 
 // namedView is one entry of the registry.
 type namedView struct {
-	name, path string
-	render     View
+	name   string
+	render view
 	// tag, when set, gives the entity-tag base of a rendering; otherwise
 	// it is a hash of the body (so equal bytes keep their tag).
-	tag func(snap *messages.Snapshot, now time.Time) string
+	tag func(site *siteConfig, snap *messages.Snapshot, now time.Time) string
 }
 
 const (
@@ -76,8 +78,10 @@ const (
 
 // rendering is one immutable set of prepared views.
 type rendering struct {
-	// snap is the snapshot rendered (nil: nothing rendered yet).
+	// snap is the snapshot rendered (nil: nothing rendered yet) and site
+	// the configuration it was rendered with.
 	snap *messages.Snapshot
+	site *siteConfig
 	gen  uint64
 	year int
 	at   time.Time
@@ -90,16 +94,20 @@ type rendering struct {
 // renderer owns the prepared views of one Server (see above).
 type renderer struct {
 	snapshots Snapshots
-	views     []namedView
-	logger    *slog.Logger
+	// site gives the current site configuration.
+	site   func() *siteConfig
+	views  []namedView
+	logger *slog.Logger
 	// every, wait and idle are RenderEvery, VisibleWait and idleStop;
 	// tests shorten or lengthen them before the first request.
 	every, wait, idle time.Duration
 
 	current atomic.Pointer[rendering]
-	// visible is the must-be-visible watermark (a snapshot generation).
-	visible atomic.Uint64
-	kick    chan struct{}
+	// visible is the must-be-visible watermark (a snapshot generation),
+	// visibleSite the one of site configurations (an epoch).
+	visible     atomic.Uint64
+	visibleSite atomic.Uint64
+	kick        chan struct{}
 	// empty stands in for a missing snapshot.
 	empty *messages.Snapshot
 	// renders counts renderings (tests, benchmarks).
@@ -118,9 +126,9 @@ type renderer struct {
 	enc encoders
 }
 
-func newRenderer(snapshots Snapshots, logger *slog.Logger, views []namedView) *renderer {
+func newRenderer(snapshots Snapshots, site func() *siteConfig, logger *slog.Logger, views []namedView) *renderer {
 	r := &renderer{
-		snapshots: snapshots, views: views, logger: logger,
+		snapshots: snapshots, site: site, views: views, logger: logger,
 		every: RenderEvery, wait: VisibleWait, idle: idleStop,
 		kick: make(chan struct{}, 1), empty: &messages.Snapshot{},
 	}
@@ -149,6 +157,25 @@ func (r *renderer) expect(gen uint64) {
 	}
 }
 
+// expectSite makes reads from now on wait (bounded) for a rendering made
+// with site configuration epoch or a newer one, and wakes the renderer,
+// which renders it at once.
+func (r *renderer) expectSite(epoch uint64) {
+	for {
+		cur := r.visibleSite.Load()
+		if cur >= epoch || r.visibleSite.CompareAndSwap(cur, epoch) {
+			break
+		}
+	}
+	r.poke()
+}
+
+// shows tells whether rendering cur may serve a read that must show
+// generation gen and site configuration epoch.
+func (cur *rendering) shows(gen, epoch uint64) bool {
+	return cur.snap != nil && cur.gen >= gen && cur.site.epoch >= epoch
+}
+
 // poke wakes the renderer without ever blocking.
 func (r *renderer) poke() {
 	select {
@@ -160,13 +187,13 @@ func (r *renderer) poke() {
 var errNotRendered = errors.New("no rendering yet")
 
 // ready returns the rendering a request is served from: the current one,
-// unless it is older than the watermark (then a newer one, waited for at
+// unless it is older than a watermark (then a newer one, waited for at
 // most r.wait) or there is none yet (waited for at most firstWait).
 func (r *renderer) ready(ctx context.Context) (*rendering, error) {
 	r.touch()
 	cur := r.current.Load()
-	need := r.visible.Load()
-	if cur.snap != nil && cur.gen >= need {
+	need, needSite := r.visible.Load(), r.visibleSite.Load()
+	if cur.shows(need, needSite) {
 		return cur, nil
 	}
 	r.poke()
@@ -180,11 +207,11 @@ func (r *renderer) ready(ctx context.Context) (*rendering, error) {
 		select {
 		case <-cur.next:
 			cur = r.current.Load()
-			if cur.snap != nil && cur.gen >= need {
+			if cur.shows(need, needSite) {
 				return cur, nil
 			}
 		case <-timer.C:
-			return r.late(cur, need)
+			return r.late(cur, need, needSite)
 		case <-ctx.Done():
 			if cur.snap == nil {
 				return nil, ctx.Err()
@@ -197,12 +224,15 @@ func (r *renderer) ready(ctx context.Context) (*rendering, error) {
 // late settles a read whose wait ran out: it gets the newest rendering
 // there is. A watermark that no rendering reached in time is dropped to
 // what is rendered, so that later reads do not all wait for it.
-func (r *renderer) late(cur *rendering, need uint64) (*rendering, error) {
+func (r *renderer) late(cur *rendering, need, needSite uint64) (*rendering, error) {
 	if cur.snap == nil {
 		return nil, errNotRendered
 	}
-	if r.visible.CompareAndSwap(need, cur.gen) {
+	if cur.gen < need && r.visible.CompareAndSwap(need, cur.gen) {
 		r.logger.Warn("a write was not rendered in time; serving the latest rendering", "want", need, "rendered", cur.gen)
+	}
+	if cur.site.epoch < needSite && r.visibleSite.CompareAndSwap(needSite, cur.site.epoch) {
+		r.logger.Warn("a new configuration was not rendered in time; serving the latest rendering")
 	}
 	return cur, nil
 }
@@ -243,7 +273,7 @@ func (r *renderer) waitStopped(d time.Duration) {
 }
 
 // pin keeps the goroutine running (and starts it) until release is
-// called; a served server pins the renderer of the handler it serves.
+// called; Serve pins its server's renderer.
 func (r *renderer) pin() (release func()) {
 	r.pins.Add(1)
 	if r.running.CompareAndSwap(false, true) {
@@ -307,28 +337,30 @@ func (r *renderer) step(now time.Time) time.Duration {
 	now = now.UTC()
 	cur := r.current.Load()
 	snap := r.latest()
-	if cur.snap == snap && cur.year == now.Year() {
+	site := r.site()
+	if cur.snap == snap && cur.site == site && cur.year == now.Year() {
 		return r.every
 	}
-	urgent := cur.snap == nil || r.visible.Load() > cur.gen
+	// A new site configuration, like a write to show, skips the cadence.
+	urgent := cur.snap == nil || r.visible.Load() > cur.gen || cur.site != site
 	if since := now.Sub(cur.at); !urgent && since < r.every {
 		return r.every - since
 	}
-	r.render(snap, now)
+	r.render(site, snap, now)
 	return r.every
 }
 
-// render builds every view for snap and publishes the set.
-func (r *renderer) render(snap *messages.Snapshot, now time.Time) {
+// render builds every view for snap and site and publishes the set.
+func (r *renderer) render(site *siteConfig, snap *messages.Snapshot, now time.Time) {
 	prev := r.current.Load()
-	next := &rendering{snap: snap, gen: snap.Generation, year: now.Year(), at: now,
+	next := &rendering{snap: snap, site: site, gen: snap.Generation, year: now.Year(), at: now,
 		views: make([]*prepared, len(r.views)), next: make(chan struct{})}
 	for i, v := range r.views {
 		var old *prepared
 		if prev.views != nil {
 			old = prev.views[i]
 		}
-		next.views[i] = r.prepare(v, old, snap, now)
+		next.views[i] = r.prepare(v, old, site, snap, now)
 	}
 	r.renders.Add(1)
 	r.current.Store(next)
@@ -338,8 +370,8 @@ func (r *renderer) render(snap *messages.Snapshot, now time.Time) {
 // prepare renders one view. A failed rendering keeps the previous good one
 // (logged); with none, requests get the error. Bytes equal to the previous
 // rendering's keep its variants and entity tags.
-func (r *renderer) prepare(v namedView, old *prepared, snap *messages.Snapshot, now time.Time) *prepared {
-	body, contentType, err := v.render(snap, now)
+func (r *renderer) prepare(v namedView, old *prepared, site *siteConfig, snap *messages.Snapshot, now time.Time) *prepared {
+	body, contentType, err := v.render(site, snap, now)
 	if err != nil {
 		r.logger.Error("rendering failed", "view", v.name, "error", err)
 		if old != nil && old.err == nil {
@@ -352,7 +384,7 @@ func (r *renderer) prepare(v namedView, old *prepared, snap *messages.Snapshot, 
 	}
 	var base string
 	if v.tag != nil {
-		base = v.tag(snap, now)
+		base = v.tag(site, snap, now)
 	} else {
 		sum := sha256.Sum256(body)
 		base = base64.RawURLEncoding.EncodeToString(sum[:12])

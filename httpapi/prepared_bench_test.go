@@ -99,7 +99,7 @@ func BenchmarkRenderAll(b *testing.B) {
 				}
 				gen++
 				snap.Generation = gen
-				r.render(&snap, now)
+				r.render(r.site(), &snap, now)
 			}
 			p := r.current.Load().views[page]
 			for _, v := range p.variants {

@@ -17,7 +17,9 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/testkit"
 )
 
 // showLatest makes the next requests wait for a rendering of the current
@@ -231,46 +233,38 @@ func TestRendererSteps(t *testing.T) {
 	}
 }
 
-// Serve keeps the views rendered without any request; SetHandler moves
-// that to the new handler's views and stops the old ones; the renderer
-// stops with Serve.
+// Serve keeps the views rendered without any request; Reconfigure has the
+// same renderer render the new configuration at once, still without a
+// request; the renderer stops with Serve.
 func TestRendererLifecycle(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	s := New(Options{Addr: "127.0.0.1:0", Snapshots: fixedSnapshots{pageSnapshot(messages.Healthy)}, Logger: slog.New(slog.DiscardHandler),
 		Listening: func(a net.Addr) { addrs <- a }})
+	s.views.every = time.Hour // no rendering but the first and the one Reconfigure asks for
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx) }()
 	defer cancel()
 	addr := (<-addrs).String()
-	eventually := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	eventually("a rendering before any request", func() bool { return s.views.current.Load().snap != nil })
+	testkit.Eventually(t, 5*time.Second, func() bool { return s.views.current.Load().snap != nil }, "no rendering before any request")
 
-	next := New(Options{Addr: "127.0.0.1:0", Snapshots: fixedSnapshots{pageSnapshot(messages.Dead)}, Logger: slog.New(slog.DiscardHandler)})
-	s.SetHandler(next.Handler())
-	eventually("the new handler's rendering", func() bool { return next.views.current.Load().snap != nil })
-	eventually("the old renderer to stop", func() bool { return !s.views.running.Load() })
-	resp, err := http.Get("http://" + addr + "/status/text")
+	s.Reconfigure(siteTestConfig(func(c *config.Config) { c.Branding.PageTitle = "Globex Status" }))
+	testkit.Eventually(t, 5*time.Second, func() bool { return s.views.current.Load().site.epoch == 1 }, "the new configuration is not rendered")
+	if n := s.views.renders.Load(); n != 2 {
+		t.Fatalf("%d renderings, want 2", n)
+	}
+	resp, err := http.Get("http://" + addr + "/status/report")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(body) != "dead" {
-		t.Fatalf("after SetHandler: %q", body)
+	if !strings.Contains(string(body), `"name":"Globex Status"`) {
+		t.Fatalf("after Reconfigure: %s", body)
 	}
 	cancel()
 	<-served
-	if next.views.running.Load() {
+	if s.views.running.Load() {
 		t.Fatal("Serve returned before its renderer stopped")
 	}
 }

@@ -49,9 +49,9 @@ func newRYWStack(t *testing.T) *rywStack {
 		CPUSickAbove: 0.99, RAMSickAbove: 0.99, Out: st.Inbox(), Logger: quiet})
 	go push.Serve(ctx)
 	s := New(Options{Addr: "127.0.0.1:0", Snapshots: pub, Branding: testBranding(),
-		Page: Page{Title: "Acme", URL: "https://status.example.com/"}, Logger: quiet})
-	s.EnableReporter(node.NewRouter(cfg, []*node.Actor{push}), reporterToken)
-	s.EnableManager(st, managerToken)
+		Page: Page{Title: "Acme", URL: "https://status.example.com/"}, Logger: quiet,
+		Reporter: node.NewRouter(cfg, []*node.Actor{push}), ReporterToken: reporterToken,
+		Manager: st, ManagerToken: managerToken})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return &rywStack{t: t, url: ts.URL, pub: pub, server: s, client: ts.Client()}

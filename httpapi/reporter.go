@@ -31,28 +31,11 @@ type Reporter interface {
 // MaxBodyBytes caps reporter and manager request bodies.
 const MaxBodyBytes = 1 << 20
 
-// EnableReporter registers the reporter API (spec §7.4) on the server. Call
-// it before Serve.
-func (s *Server) EnableReporter(r Reporter, token string) {
-	h := &reporterAPI{reporter: r, auth: newTokenChecker(token), now: time.Now, published: s.awaitPublished}
-	s.echo.POST("/reporter/:probe/:node", s.counted("reporter", h.report))
-	s.echo.DELETE("/reporter/:probe/:node/:replica", s.counted("reporter", h.flush))
-}
-
-type reporterAPI struct {
-	reporter Reporter
-	auth     tokenChecker
-	now      func() time.Time
-	// published waits for an accepted write's snapshot and makes the next
-	// reads show it (Server.awaitPublished).
-	published func(ctx context.Context, visible <-chan uint64)
-}
-
-// report handles POST /reporter/<probe>/<node>.
-func (h *reporterAPI) report(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
-	}
+// report handles POST /reporter/<probe>/<node> (spec §7.4): the body
+// becomes a messages.Report for the node actor, whose answer becomes the
+// status code; an accepted report is then awaited until published
+// (awaitPublished). Basic auth has run before (basicAuth).
+func (s *Server) report(c *echo.Context) error {
 	body, status, err := readJSONBody(c)
 	if err != nil {
 		return c.String(status, err.Error())
@@ -61,37 +44,37 @@ func (h *reporterAPI) report(c *echo.Context) error {
 	if err != nil {
 		return c.String(http.StatusBadRequest, err.Error())
 	}
-	m.At = h.now()
+	m.At = time.Now()
 	segs, ok := pathSegments(c, 3)
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
+	ctx := c.Request().Context()
 	visible := make(chan uint64, 1)
 	m.Visible = visible
 	err = withPlusFallback(segs[1], segs[2], func(probe, node string) error {
-		return h.reporter.Report(c.Request().Context(), probe, node, m)
+		return s.reporter.Report(ctx, probe, node, m)
 	})
 	if err == nil {
-		h.published(c.Request().Context(), visible)
+		s.awaitPublished(ctx, visible)
 	}
 	return replyError(c, err)
 }
 
-// flush handles DELETE /reporter/<probe>/<node>/<replica>.
-func (h *reporterAPI) flush(c *echo.Context) error {
-	if !h.auth.authorize(c) {
-		return nil
-	}
+// flush handles DELETE /reporter/<probe>/<node>/<replica>: a
+// messages.Flush for the node actor, then as report.
+func (s *Server) flush(c *echo.Context) error {
 	segs, ok := pathSegments(c, 4)
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
+	ctx := c.Request().Context()
 	visible := make(chan uint64, 1)
 	err := withPlusFallback(segs[1], segs[2], func(probe, node string) error {
-		return h.reporter.Flush(c.Request().Context(), probe, node, messages.Flush{Replica: segs[3], Visible: visible})
+		return s.reporter.Flush(ctx, probe, node, messages.Flush{Replica: segs[3], Visible: visible})
 	})
 	if err == nil {
-		h.published(c.Request().Context(), visible)
+		s.awaitPublished(ctx, visible)
 	}
 	return replyError(c, err)
 }

@@ -67,9 +67,9 @@ func newReporterHarness(t testing.TB, maxReplicas int) *reporterHarness {
 			actors = append(actors, a)
 		}
 	}
-	s := testServer(&messages.Snapshot{})
-	s.EnableReporter(node.NewRouter(cfg, actors), reporterToken)
-	return &reporterHarness{h: s.Handler(), out: out}
+	o := testOptions(&messages.Snapshot{})
+	o.Reporter, o.ReporterToken = node.NewRouter(cfg, actors), reporterToken
+	return &reporterHarness{h: New(o).Handler(), out: out}
 }
 
 // answerVisible answers the Visible receipt of a reporter write, as the

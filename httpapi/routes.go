@@ -8,48 +8,146 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-// routes builds the router. Paths are normalised before routing (spec
-// §7.1): runs of slashes are merged and a trailing slash is dropped.
-func (s *Server) routes() *echo.Echo {
-	e := echo.New()
-	e.Logger = s.logger
-	e.HTTPErrorHandler = errorHandler
-	e.Pre(normalisePath)
+// route is one entry of the route table.
+type route struct {
+	// methods are space-separated HTTP methods.
+	methods string
+	path    string
+	handler echo.HandlerFunc
+	// group is the API whose middleware runs before handler ("" for
+	// none); its routes are the ones under "/<group>/".
+	group string
+}
 
-	// Prepared views (prepared.go): the status page, the status text and
-	// report, the badges.
-	s.initPage()
-	for _, v := range s.views.views {
-		getAndHead(e, v.path, s.servePrepared(s.views.index(v.name)))
+// API groups.
+const (
+	public        = ""
+	reporterGroup = "reporter"
+	managerGroup  = "manager"
+)
+
+// routeTable lists every route the server answers; nothing registers a
+// route anywhere else. A route whose feature is off (MCP, metrics, an API
+// without its actor, health without a readiness check) answers an empty
+// 404, as an unknown path does; the configuration can turn MCP and metrics
+// on and off while the server runs (Reconfigure).
+func (s *Server) routeTable() []route {
+	const read = http.MethodGet + " " + http.MethodHead
+	return []route{
+		// Prepared views (prepared.go): the status page, the status text
+		// and report, the badges.
+		{read, "/", s.servePrepared("page"), public},
+		{read, "/status/text", s.servePrepared("text"), public},
+		{read, "/status/report", s.servePrepared("report"), public},
+		{read, "/badge/color", s.servePrepared("badge-color"), public},
+		{read, "/badge/icon", s.servePrepared("badge-icon"), public},
+
+		// Static files (assets.go). Badge kinds other than the prepared
+		// ones are looked up per request (an override directory may add
+		// some).
+		{read, "/robots.txt", s.robots, public},
+		{read, "/badge/:kind", s.badge, public},
+		{read, "/assets/fonts/:folder/:file", s.assetRoute("/assets/fonts/", "fonts", 2), public},
+		{read, "/assets/images/:folder/:file", s.assetRoute("/assets/images/", "images", 2), public},
+		{read, "/assets/stylesheets/:file", s.assetRoute("/assets/stylesheets/", "stylesheets", 1), public},
+		{read, "/assets/javascripts/:file", s.assetRoute("/assets/javascripts/", "javascripts", 1), public},
+
+		// Operations (health.go, metrics.go) and MCP (mcp.go; the methods
+		// of the Streamable HTTP transport).
+		{read, "/healthz", s.live, public},
+		{read, "/readyz", s.readyz, public},
+		{http.MethodGet, "/metrics", s.serveMetrics, public},
+		{"POST GET DELETE", MCPPath, s.serveMCP, public},
+
+		// Reporter API (spec §7.4, reporter.go).
+		{http.MethodPost, "/reporter/:probe/:node", s.report, reporterGroup},
+		{http.MethodDelete, "/reporter/:probe/:node/:replica", s.flush, reporterGroup},
+
+		// Manager API (spec §7.5, manager.go). After a write answered
+		// 200, reads show it (readYourWrite).
+		{http.MethodGet, "/manager/announcements", s.listAnnouncements, managerGroup},
+		{http.MethodPost, "/manager/announcement", s.readYourWrite(s.addAnnouncement), managerGroup},
+		{http.MethodDelete, "/manager/announcement/:id", s.readYourWrite(s.removeAnnouncement), managerGroup},
+		{http.MethodGet, "/manager/prober/alerts", s.alerts, managerGroup},
+		{http.MethodGet, "/manager/prober/alerts/ignored", s.ignored, managerGroup},
+		{http.MethodPut, "/manager/prober/alerts/ignored", s.readYourWrite(s.setIgnored), managerGroup},
 	}
+}
 
-	// Static surface (assets.go). Badge kinds other than the prepared ones
-	// are looked up per request (an override directory may add some).
-	getAndHead(e, "/robots.txt", s.robots)
-	getAndHead(e, "/badge/:kind", s.badge)
-	getAndHead(e, "/assets/fonts/:folder/:file", s.assetRoute("/assets/fonts/", "fonts", 2))
-	getAndHead(e, "/assets/images/:folder/:file", s.assetRoute("/assets/images/", "images", 2))
-	getAndHead(e, "/assets/stylesheets/:file", s.assetRoute("/assets/stylesheets/", "stylesheets", 1))
-	getAndHead(e, "/assets/javascripts/:file", s.assetRoute("/assets/javascripts/", "javascripts", 1))
+// groupMiddleware is the middleware of each API group, outermost first:
+// without its actor the group answers 404 (nothing counted or checked);
+// every request is counted, refused ones included; Basic auth runs before
+// the handler, with the group's token from the current site configuration.
+func (s *Server) groupMiddleware() map[string][]echo.MiddlewareFunc {
+	return map[string][]echo.MiddlewareFunc{
+		reporterGroup: {present(s.reporter != nil), s.counted("reporter"),
+			s.basicAuth(func(c *siteConfig) tokenChecker { return c.reporterAuth })},
+		managerGroup: {present(s.manager != nil), s.counted("manager"),
+			s.basicAuth(func(c *siteConfig) tokenChecker { return c.managerAuth })},
+	}
+}
+
+// routes builds the router from the route table. Paths are normalised
+// before routing (spec §7.1): runs of slashes are merged and a trailing
+// slash is dropped.
+func (s *Server) routes() *echo.Echo {
+	e := echo.NewWithConfig(echo.Config{
+		Logger:           s.logger,
+		HTTPErrorHandler: errorHandler,
+		// Group middleware runs for the group's routes only: an unknown
+		// path under /reporter or /manager is an empty 404, never a 401.
+		NoGroupAutoRegister404Routes: true,
+	})
+	e.Pre(normalisePath)
+	groups := map[string]*echo.Group{}
+	for name, mw := range s.groupMiddleware() {
+		groups[name] = e.Group("/"+name, mw...)
+	}
+	for _, rt := range s.routeTable() {
+		for _, method := range strings.Fields(rt.methods) {
+			if rt.group == public {
+				e.Add(method, rt.path, rt.handler)
+				continue
+			}
+			sub, ok := strings.CutPrefix(rt.path, "/"+rt.group+"/")
+			g := groups[rt.group]
+			if !ok || g == nil {
+				panic("httpapi: route " + rt.path + " outside its group " + rt.group)
+			}
+			g.Add(method, "/"+sub, rt.handler)
+		}
+	}
 	return e
 }
 
-// publicViews is the registry of prepared views: name, route and View. A
-// new public representation is one more entry; the renderer builds it with
-// the others, once per snapshot change.
-func (s *Server) publicViews() []namedView {
-	return []namedView{
-		{name: "page", path: "/", render: s.renderPage, tag: s.pageRevision},
-		{name: "text", path: "/status/text", render: renderText},
-		{name: "report", path: "/status/report", render: s.renderReport},
-		{name: "badge-color", path: "/badge/color", render: s.renderBadge("color")},
-		{name: "badge-icon", path: "/badge/icon", render: s.renderBadge("icon")},
+// present answers 404, as for an unknown path, when ok is false.
+func present(ok bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if ok {
+			return next
+		}
+		return func(c *echo.Context) error { return c.NoContent(http.StatusNotFound) }
 	}
 }
 
-// servePrepared answers GET and HEAD of the view at index i from the
+// publicViews is the registry of prepared views, each served by the route
+// of the same name in the route table. A new public representation is one
+// more entry there and here; the renderer builds it with the others, once
+// per snapshot or site configuration change.
+func (s *Server) publicViews() []namedView {
+	return []namedView{
+		{name: "page", render: s.renderPage, tag: s.pageRevision},
+		{name: "text", render: renderText},
+		{name: "report", render: renderReport},
+		{name: "badge-color", render: renderBadge("color")},
+		{name: "badge-icon", render: renderBadge("icon")},
+	}
+}
+
+// servePrepared answers GET and HEAD of the view called name from the
 // current rendering (see renderer.ready for when a request waits).
-func (s *Server) servePrepared(i int) echo.HandlerFunc {
+func (s *Server) servePrepared(name string) echo.HandlerFunc {
+	i := s.views.index(name)
 	return func(c *echo.Context) error {
 		cur, err := s.views.ready(c.Request().Context())
 		if err != nil {
@@ -62,12 +160,6 @@ func (s *Server) servePrepared(i int) echo.HandlerFunc {
 		}
 		return p.write(c)
 	}
-}
-
-// getAndHead registers h for GET and HEAD.
-func getAndHead(e *echo.Echo, path string, h echo.HandlerFunc) {
-	e.GET(path, h)
-	e.HEAD(path, h)
 }
 
 // normalisePath merges repeated slashes and removes a trailing slash on both

@@ -1,9 +1,29 @@
 // Package httpapi is the web layer: an Echo server run as a supervised
-// service. Handlers only translate HTTP into prepared bytes (the public read
-// routes, rendered ahead of requests: prepared.go), snapshot reads, or, for
-// the reporter and manager APIs, messages; they never probe and never touch
-// package state. A write waits (bounded) for its actor's answer; a read waits
-// only for a rendering that must show a write answered before it.
+// service. Every route is listed once, in routeTable (routes.go). Handlers
+// translate HTTP into prepared bytes (the public read routes, rendered ahead
+// of requests: prepared.go), snapshot reads, or, for the reporter and
+// Manager APIs, messages to an actor, and the answer back into HTTP; they
+// never probe and never touch package state.
+//
+// What a request waits for, and what bounds the wait:
+//
+//   - Reporter writes (POST and DELETE under /reporter) wait for the node
+//     actor's answer. Its mailbox is never waited for (full: 503); the
+//     answer is awaited for as long as the request's context lives (until
+//     the client goes away, or until the server closes the connection at
+//     the end of its graceful shutdown). An accepted write then waits at
+//     most writeWait for the state actor to publish it.
+//   - Manager writes (POST and DELETE of /manager/announcement, PUT of
+//     /manager/prober/alerts/ignored) wait for the state actor to take the
+//     change and store it, bounded by the request's context only.
+//   - Reads of prepared views (/, /status/text, /status/report, the color
+//     and icon badges) wait at most VisibleWait for a rendering that shows a
+//     write answered before them, or a configuration applied before them
+//     (Reconfigure); the very first one waits at most firstWait for the
+//     first rendering. Otherwise they do not wait.
+//   - Everything else (Manager reads, MCP, health, metrics, static files)
+//     reads the published snapshot, a counter or a file and waits on no
+//     actor.
 package httpapi
 
 import (
@@ -14,7 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -35,24 +55,34 @@ type Page struct {
 	URL   string
 }
 
-// Server is the HTTP service.
+// Server is the HTTP service. What a configuration reload may change is
+// one immutable siteConfig, swapped whole by Reconfigure; everything else
+// (the routes, the renderer and its cache, the MCP sessions, the
+// actors' doors) lives as long as the Server.
 type Server struct {
 	addr      string
 	snapshots Snapshots
-	page      Page
-	branding  config.Branding
-	assetsDir string
 	version   string
 	logger    *slog.Logger
 	echo      *echo.Echo
-	// ShutdownTimeout bounds how long in-flight requests may finish.
+	// shutdownTimeout bounds how long in-flight requests may finish.
 	shutdownTimeout time.Duration
 	// listening, when set, is called with the bound address.
 	listening func(net.Addr)
-	// observer counts API requests (nil: not counted).
+
+	// site is the configuration read per request and per rendering.
+	site atomic.Pointer[siteConfig]
+	// epochs numbers the site configurations (Reconfigure).
+	epochs atomic.Uint64
+
+	// The actors' doors and the other fixed dependencies; nil leaves the
+	// routes that need them answering 404.
+	reporter Reporter
+	manager  Manager
+	metrics  http.Handler
+	ready    Readiness
 	observer RequestObserver
-	// current, when set, replaces echo as the handler (SetHandler).
-	current atomic.Pointer[http.Handler]
+	mcp      *mcpEndpoint
 
 	// pageTmpl renders the status page (page.go).
 	pageTmpl *template.Template
@@ -60,26 +90,45 @@ type Server struct {
 	bootID string
 	// views renders the public read routes ahead of requests (prepared.go).
 	views *renderer
-	// handler is what Handler returns; SetHandler recognises it.
-	handler *serverHandler
-
-	// mu guards serving and the renderer pinned for the handler in use.
-	mu          sync.Mutex
-	serving     bool
-	active      *renderer
-	unpinActive func()
 }
 
 // Options configure a Server.
 type Options struct {
 	Addr      string
 	Snapshots Snapshots
-	Page      Page
+
+	// Config, when set, is where the site settings come from (page,
+	// branding, assets directory, tokens, MCP, metrics), exactly as
+	// Reconfigure takes them later; the fields Page to MetricsToken are
+	// then ignored. Without it, those fields give them one by one.
+	Config *config.Config
+	Page   Page
 	// Branding is the [branding] table, for the status page.
 	Branding config.Branding
 	// AssetsDir, when not empty, is a directory whose files override the
 	// embedded assets of the same name (assets.path of an existing config).
 	AssetsDir string
+	// ReporterToken and ManagerToken are the Basic-auth passwords of the
+	// reporter and Manager APIs.
+	ReporterToken, ManagerToken string
+	// MCP serves the MCP endpoint at MCPPath.
+	MCP bool
+	// MetricsToken, when set, protects /metrics.
+	MetricsToken string
+
+	// Reporter serves the reporter API (spec §7.4); nil: 404.
+	Reporter Reporter
+	// Manager serves the Manager API (spec §7.5); nil: 404.
+	Manager Manager
+	// Metrics (a Prometheus handler) is served at GET /metrics while the
+	// configuration enables metrics; nil: 404.
+	Metrics http.Handler
+	// Ready serves /healthz and /readyz; nil: 404.
+	Ready Readiness
+	// Observe is told the status code of every reporter and Manager API
+	// request; nil: not counted.
+	Observe RequestObserver
+
 	// Version is shown in asset cache-busters (?v=<version>).
 	Version         string
 	Logger          *slog.Logger
@@ -97,27 +146,26 @@ func New(o Options) *Server {
 		o.ShutdownTimeout = 5 * time.Second
 	}
 	s := &Server{
-		addr: o.Addr, snapshots: o.Snapshots, page: o.Page,
-		branding: o.Branding, assetsDir: o.AssetsDir, version: o.Version,
+		addr: o.Addr, snapshots: o.Snapshots, version: o.Version,
 		logger: o.Logger.With("actor", "web"), shutdownTimeout: o.ShutdownTimeout,
 		listening: o.Listening,
+		reporter:  o.Reporter, manager: o.Manager, metrics: o.Metrics, ready: o.Ready, observer: o.Observe,
+		pageTmpl: pageTemplate,
+		// The boot id keeps entity tags of an earlier process (whose
+		// generations restarted from zero) from matching this one's.
+		bootID: strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
-	s.views = newRenderer(o.Snapshots, s.logger, s.publicViews())
-	s.active = s.views
-	s.handler = &serverHandler{s: s}
+	s.site.Store(o.site())
+	s.views = newRenderer(o.Snapshots, s.site.Load, s.logger, s.publicViews())
+	s.mcp = s.newMCPEndpoint()
 	s.echo = s.routes()
 	return s
 }
 
-// serverHandler is the handler of one Server.
-type serverHandler struct{ s *Server }
-
-func (h *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.s.echo.ServeHTTP(w, r) }
-
-// Handler returns the server's routes as a handler: for tests, and for
-// SetHandler on the server that listens. Its prepared views are rendered
-// while a served server uses it, or else from its first request on.
-func (s *Server) Handler() http.Handler { return s.handler }
+// Handler returns the server's routes as a handler (tests, and servers
+// other than Serve's). Its prepared views are rendered while Serve runs,
+// or else from its first request on.
+func (s *Server) Handler() http.Handler { return s.echo }
 
 func (s *Server) String() string { return "web " + s.addr }
 
@@ -157,7 +205,7 @@ func limit(hs *http.Server) {
 
 // Serve listens on the configured address until ctx ends, then shuts down
 // gracefully. A bind failure is returned wrapped in ErrBind. While it runs,
-// the prepared views of the handler in use are kept rendered.
+// the prepared views are kept rendered.
 func (s *Server) Serve(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -167,8 +215,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.listening != nil {
 		s.listening(ln.Addr())
 	}
-	s.setServing(true)
-	defer s.setServing(false)
+	// While served, the renderer keeps the views rendered without waiting
+	// for requests; when Serve ends, it is given (bounded) time to stop.
+	release := s.views.pin()
+	defer func() {
+		release()
+		s.views.waitStopped(s.shutdownTimeout)
+	}()
 	sc := echo.StartConfig{
 		Listener:        ln,
 		HideBanner:      true,
@@ -186,58 +239,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// setServing pins the renderer of the handler in use while Serve runs;
-// when Serve ends, it waits (bounded) for that renderer to stop.
-func (s *Server) setServing(on bool) {
-	s.mu.Lock()
-	s.serving = on
-	s.repin()
-	active := s.active
-	s.mu.Unlock()
-	if !on && active != nil {
-		active.waitStopped(s.shutdownTimeout)
-	}
-}
-
-// repin moves the pin to s.active (s.mu held).
-func (s *Server) repin() {
-	if s.unpinActive != nil {
-		s.unpinActive()
-		s.unpinActive = nil
-	}
-	if s.serving && s.active != nil {
-		s.unpinActive = s.active.pin()
-	}
-}
-
-// SetHandler replaces the handler that serves requests on the running
-// listener (used by configuration reloads; in-flight requests finish on the
-// old one). A handler from another Server's Handler brings its prepared
-// views along: they are kept rendered from now on, and the replaced ones
-// stop.
-func (s *Server) SetHandler(h http.Handler) {
-	s.current.Store(&h)
-	var next *renderer
-	if sh, ok := h.(*serverHandler); ok {
-		next = sh.s.views
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.active = next
-	s.repin()
-}
-
-// serveHTTP dispatches to the current handler.
+// serveHTTP is the listener's handler: the routes, with the connection
+// deadlines lifted for MCP streams.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if cleanSlashes(r.URL.Path) == MCPPath {
 		// An MCP stream lives as long as its session, not one request.
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
-	}
-	if h := s.current.Load(); h != nil {
-		(*h).ServeHTTP(w, r)
-		return
 	}
 	s.echo.ServeHTTP(w, r)
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/vigil-go/vigil/messages"
 )
 
-// renderText is the View of GET /status/text: the general status as plain
+// renderText is the view of GET /status/text: the general status as plain
 // text (spec §7.3).
-func renderText(snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
+func renderText(_ *siteConfig, snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
 	return []byte(snap.Status.String()), "text/plain; charset=utf-8", nil
 }
 
@@ -58,22 +58,22 @@ func BuildReport(snap *messages.Snapshot, page Page) Report {
 	return r
 }
 
-// renderReport is the View of GET /status/report: the report as JSON,
+// renderReport is the view of GET /status/report: the report as JSON,
 // followed by a newline.
-func (s *Server) renderReport(snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
-	body, err := json.Marshal(BuildReport(snap, s.page))
+func renderReport(site *siteConfig, snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
+	body, err := json.Marshal(BuildReport(snap, site.page))
 	if err != nil {
 		return nil, "", err
 	}
 	return append(body, '\n'), "application/json", nil
 }
 
-// renderBadge returns the View of GET /badge/<kind>: the SVG badge of the
+// renderBadge returns the view of GET /badge/<kind>: the SVG badge of the
 // general status (an override under assets.path wins, as for every asset).
-func (s *Server) renderBadge(kind string) View {
-	return func(snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
-		rel := "images/badges/" + kind + "-" + snap.Status.String() + "-default.svg"
-		f, ok := s.openAsset(rel)
+func renderBadge(kind string) view {
+	return func(site *siteConfig, snap *messages.Snapshot, _ time.Time) ([]byte, string, error) {
+		rel := badgeFile(kind, snap.Status)
+		f, ok := openAsset(site.assetsDir, rel)
 		if !ok {
 			return nil, "", errMissingAsset(rel)
 		}
@@ -81,6 +81,11 @@ func (s *Server) renderBadge(kind string) View {
 		body, err := io.ReadAll(f.content)
 		return body, "image/svg+xml", err
 	}
+}
+
+// badgeFile is the asset of the kind badge of status st.
+func badgeFile(kind string, st messages.Status) string {
+	return "images/badges/" + kind + "-" + st.String() + "-default.svg"
 }
 
 // errMissingAsset reports a badge file that is neither overridden nor

@@ -14,9 +14,12 @@ type fixedSnapshots struct{ s *messages.Snapshot }
 
 func (f fixedSnapshots) Latest() *messages.Snapshot { return f.s }
 
-func testServer(s *messages.Snapshot) *Server {
-	return New(Options{Addr: "127.0.0.1:0", Snapshots: fixedSnapshots{s}, Page: Page{Title: "Acme <Status>", URL: "https://status.example.com/"},
-		Logger: slog.New(slog.DiscardHandler)})
+func testServer(s *messages.Snapshot) *Server { return New(testOptions(s)) }
+
+// testOptions are the options of testServer, for tests that add to them.
+func testOptions(s *messages.Snapshot) Options {
+	return Options{Addr: "127.0.0.1:0", Snapshots: fixedSnapshots{s}, Page: Page{Title: "Acme <Status>", URL: "https://status.example.com/"},
+		Logger: slog.New(slog.DiscardHandler)}
 }
 
 func do(t *testing.T, h http.Handler, method, target string) *httptest.ResponseRecorder {

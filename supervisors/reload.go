@@ -158,9 +158,10 @@ func (t *Tree) registerNotifierCounters() {
 // are rebuilt, with push and local nodes seeded from the live snapshot;
 // removed ones stop. The state actor keeps every replica status that still
 // exists. Notifier actors are swapped per kind without a startup
-// notification. The HTTP handler is swapped in place; a new server.inet or
-// [storage] needs a restart, which is logged. A successful reload logs
-// one summary record of what changed.
+// notification. The web layer takes the new configuration in place (its
+// caches stay; it cannot fail); a new server.inet or [storage] needs a
+// restart, which is logged. A successful reload logs one summary record of
+// what changed.
 func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 	built, err := t.buildNotifiers(cfg)
 	if err != nil {
@@ -182,7 +183,7 @@ func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 	t.applyServices(cfg, func(probe, node string) []storage.Replica { return seedFromSnapshot(snap, probe, node) })
 	t.registerNotifierCounters()
 	if t.Web != nil {
-		t.Web.SetHandler(t.buildWeb(cfg).Handler())
+		t.Web.Reconfigure(cfg)
 	}
 	t.cfg = cfg
 	t.logger.Info("configuration reloaded", changes.attrs()...)

@@ -233,36 +233,30 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	return t, nil
 }
 
-// buildWeb makes an HTTP server with every API of cfg enabled.
+// buildWeb makes the HTTP server: its site settings (branding, assets,
+// tokens, MCP, metrics) come from cfg, and a reload hands it the next
+// configuration (Server.Reconfigure); the actors' doors, the metrics and
+// the readiness check are fixed for the life of the tree.
 func (t *Tree) buildWeb(cfg *config.Config) *httpapi.Server {
-	m := t.Metrics
-	w := httpapi.New(httpapi.Options{
+	m, published := t.Metrics, t.Published
+	return httpapi.New(httpapi.Options{
 		Addr:      cfg.Server.Inet,
 		Snapshots: t.Published,
-		Page:      httpapi.Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
-		Branding:  cfg.Branding,
-		AssetsDir: assetsDir(cfg),
+		Config:    cfg,
+		Reporter:  t.Router,
+		Manager:   t.State,
+		Metrics:   promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}),
+		Observe:   func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() },
+		Ready: func() (bool, string) {
+			if published.Latest().Refreshed.IsZero() {
+				return false, "waiting for the first probe results"
+			}
+			return true, ""
+		},
 		Version:   t.deps.Version,
 		Logger:    t.logger,
 		Listening: t.deps.Listening,
 	})
-	w.ObserveRequests(func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() })
-	if cfg.Server.MetricsEnabled {
-		w.EnableMetrics(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}), cfg.Server.MetricsToken)
-	}
-	if cfg.Server.MCPServer {
-		w.EnableMCP()
-	}
-	w.EnableReporter(t.Router, cfg.Server.ReporterToken)
-	w.EnableManager(t.State, cfg.Server.ManagerToken)
-	published := t.Published
-	w.EnableHealth(func() (bool, string) {
-		if published.Latest().Refreshed.IsZero() {
-			return false, "waiting for the first probe results"
-		}
-		return true, ""
-	})
-	return w
 }
 
 // buildNotifiers constructs (and so validates) every configured notifier.
@@ -384,14 +378,6 @@ func restoredFor(st *storage.State, probe, node string) []storage.Replica {
 		}
 	}
 	return out
-}
-
-// assetsDir returns assets.path when it names an existing directory.
-func assetsDir(cfg *config.Config) string {
-	if cfg.Assets.PathExists {
-		return cfg.Assets.Path
-	}
-	return ""
 }
 
 // webService turns a bind failure into a tree termination instead of a
