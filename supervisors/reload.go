@@ -105,14 +105,23 @@ func (w *Watcher) check(ctx context.Context, force bool) {
 	w.Reload(ctx)
 }
 
-// registerCounters exposes the actors' own counters. Notifier counters
-// follow the running notifier of each kind, so they survive reloads; kinds
+// registerCounters exposes the actors' own counters. Queue checker counters
+// are shared by every checker the tree ever runs, so they survive reloads;
+// notifier counters follow the running notifier of each kind, and kinds
 // that appear in a later configuration are registered when they appear.
 func (t *Tree) registerCounters() {
 	m := t.Metrics
-	st, w := t.State, t.writer
-	m.AddCounters(metrics.Counter{Name: "vigil_notifications_overflow_total", Help: "Notifications dropped from full notifier mailboxes.",
-		Value: func() float64 { return float64(st.Dropped()) }})
+	st, w, q := t.State, t.writer, t.queueCounts
+	m.AddCounters(
+		metrics.Counter{Name: "vigil_notifications_overflow_total", Help: "Notifications dropped from full notifier mailboxes.",
+			Value: func() float64 { return float64(st.Dropped()) }},
+		metrics.Counter{Name: "vigil_queue_checks_total", Help: "RabbitMQ management API calls made by the queue checkers.",
+			Value: func() float64 { return float64(q.Calls()) }},
+		metrics.Counter{Name: "vigil_queue_check_failures_total", Help: "RabbitMQ management API calls that gave no queue reading.",
+			Value: func() float64 { return float64(q.Failures()) }},
+		metrics.Counter{Name: "vigil_queue_readings_dropped_total", Help: "Queue readings dropped because the node actor's mailbox was full.",
+			Value: func() float64 { return float64(q.Dropped()) }},
+	)
 	if w != nil {
 		m.AddCounters(
 			metrics.Counter{Name: "vigil_store_write_errors_total", Help: "Failed writes to the state store.",
@@ -151,34 +160,41 @@ func (t *Tree) registerNotifierCounters() {
 	}
 }
 
-// Reload moves the running tree to cfg, transactionally: cfg has already
-// been parsed and validated by config.Load; its notifiers are built (and
-// so checked) before anything changes, and on error nothing changes.
-// Services whose definition is unchanged keep their actors; changed ones
-// are rebuilt, with push and local nodes seeded from the live snapshot;
-// removed ones stop. The state actor keeps every replica status that still
-// exists. Notifier actors are swapped per kind without a startup
-// notification. The web layer takes the new configuration in place (its
-// caches stay; it cannot fail); a new server.inet or [storage] needs a
-// restart, which is logged. A successful reload logs one summary record of
-// what changed.
+// Reload moves the running tree to cfg, all or nothing. cfg has already
+// been parsed and validated by config.Load.
+//
+// Prepare (anything may fail; nothing visible changes): the notifiers are
+// built, and so checked; the notifier actors a changed section needs are
+// constructed but not started; the state actor is handed the new layout
+// and holds it (state.Actor.Prepare), which fails when it does not take it.
+//
+// Commit (nothing can fail from the first change on): the state actor
+// applies the layout, keeping every replica status that still exists, and
+// publishes it; notifier actors are swapped per kind, without a startup
+// notification; services whose definition is unchanged keep their actors,
+// changed ones are rebuilt (push and local nodes seeded from the snapshot
+// just published), removed ones stop; the web layer takes the new
+// configuration in place (its caches stay). A new server.inet or [storage]
+// needs a restart, which is logged. A successful reload logs one summary
+// record of what changed.
 func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 	built, err := t.buildNotifiers(cfg)
 	if err != nil {
 		return err
 	}
+	notes := t.planNotifiers(cfg, built)
 	old := t.cfg
 	changes := t.configChanges(old, cfg, built)
-	if cfg.Server.Inet != old.Server.Inet {
-		t.logger.Warn("server.inet changed: restart the server to listen on the new address", "running", old.Server.Inet, "configured", cfg.Server.Inet)
-	}
-	if cfg.Storage != old.Storage {
-		t.logger.Warn("[storage] changed: restart the server to use it")
-	}
-	mailboxes := t.applyNotifiers(cfg, built)
-	if err := t.State.Reconfigure(ctx, cfg, mailboxes); err != nil {
+	prepared, err := t.State.Prepare(ctx, cfg, notes.mailboxes)
+	if err != nil {
 		return fmt.Errorf("state actor: %w", err)
 	}
+
+	// Commit. The state actor is waiting for it, so it goes first: the
+	// notifier mailboxes it now feeds exist (their actors start next), and
+	// the replica and node actors started below find their replicas known.
+	prepared.Commit()
+	t.applyNotifiers(notes)
 	snap := t.Published.Latest()
 	t.applyServices(cfg, func(probe, node string) []storage.Replica { return seedFromSnapshot(snap, probe, node) })
 	t.registerNotifierCounters()
@@ -186,6 +202,12 @@ func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 		t.Web.Reconfigure(cfg)
 	}
 	t.cfg = cfg
+	if cfg.Server.Inet != old.Server.Inet {
+		t.logger.Warn("server.inet changed: restart the server to listen on the new address", "running", old.Server.Inet, "configured", cfg.Server.Inet)
+	}
+	if cfg.Storage != old.Storage {
+		t.logger.Warn("[storage] changed: restart the server to use it")
+	}
 	t.logger.Info("configuration reloaded", changes.attrs()...)
 	return nil
 }

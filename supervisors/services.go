@@ -64,7 +64,7 @@ func (t *Tree) applyServices(cfg *config.Config, seed func(probe, node string) [
 		p.token = t.probes.Add(p.sup)
 		t.pools = p
 	}
-	queues := newQueueChecks(cfg, t.logger)
+	queues := newQueueChecks(cfg, t.queueCounts, t.logger)
 	next := map[string]*serviceUnit{}
 	for _, svc := range cfg.Probe.Services {
 		u, ok := t.services[svc.ID]

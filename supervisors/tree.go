@@ -1,8 +1,13 @@
 // Package supervisors builds the supervisor tree from a validated
-// configuration and wires every actor with its explicit dependencies:
+// configuration and wires every actor with its explicit dependencies (the
+// actor packages know each other only through messages and small
+// interfaces):
 //
-//	root
-//	├── store writer              when a store is configured
+//	store                         when a store is configured: the store
+//	│                             writer, stopped only after root has
+//	│                             stopped (see Tree.Serve)
+//	└── store writer
+//	root ("vigil")
 //	├── state                     central state actor
 //	├── probes
 //	│   ├── pools                 poll and script worker pools
@@ -15,9 +20,10 @@
 //	└── config watcher            added by the command
 //
 // Build constructs the tree; Tree.Reload moves a running tree to a new
-// configuration, rebuilding only the actors whose definition changed (the
-// Watcher actor triggers it on file changes and SIGHUP). Nothing here keeps
-// package-level state; everything is built per call.
+// configuration, all or nothing, rebuilding only the actors whose
+// definition changed (the Watcher actor triggers it on file changes and
+// SIGHUP). Nothing here keeps package-level state; everything is built per
+// call.
 package supervisors
 
 import (
@@ -86,40 +92,40 @@ type ProbeFactory interface {
 	Script(svc config.Service, node config.Node, index int) replica.Prober
 }
 
-// Tree is a built supervisor tree. Its exported fields are for the
-// command and for tests; the rest is the bookkeeping that lets Reload
-// rebuild only what a new configuration changed. Build and Reload must not
-// run concurrently (the config watcher serialises reloads).
+// Tree is a built supervisor tree. Its exported fields are set by Build
+// and stay valid across reloads; the rest is the bookkeeping that lets
+// Reload rebuild only what a new configuration changed. Build and Reload
+// must not run concurrently (the config watcher serialises reloads).
 type Tree struct {
-	Root      *suture.Supervisor
+	// Root supervises every actor but the store writer; the command adds
+	// its own services (the config watcher) to it.
+	Root *suture.Supervisor
+	// Published holds the state actor's latest snapshot.
 	Published *state.Published
 	State     *state.Actor
-	Web       *httpapi.Server
+	// Web is the HTTP server (nil with Deps.DisableWeb).
+	Web *httpapi.Server
 	// Router reaches the push and local node actors of the running
 	// configuration.
 	Router *RouterSwitch
-	// Notifiers are the notifier actors of the initial configuration, in
-	// registry order.
-	Notifiers []*notifier.Actor
-	// QueueCheckers are the RabbitMQ queue checkers of the initial
-	// configuration (one per push node with rabbitmq_queue).
-	QueueCheckers []*queue.Checker
 	// Metrics is the registry the tree reports to.
 	Metrics *metrics.Metrics
-	// Replicas counts the replica and node actors started by Build.
-	Replicas int
 
 	deps      Deps
 	logger    *slog.Logger
 	cfg       *config.Config
 	probes    *suture.Supervisor
 	notifiers *suture.Supervisor
-	writer    *persist.Writer
-	pools     *poolUnit
-	services  map[string]*serviceUnit
-	notes     map[string]*notifierUnit
-	counted   map[string]bool
-	live      atomic.Pointer[map[string]*notifier.Actor]
+	// store supervises the store writer (nil without a store); Serve runs
+	// it outside Root.
+	store       *suture.Supervisor
+	writer      *persist.Writer
+	queueCounts *queue.Counters
+	pools       *poolUnit
+	services    map[string]*serviceUnit
+	notes       map[string]*notifierUnit
+	counted     map[string]bool
+	live        atomic.Pointer[map[string]*notifier.Actor]
 	// icmpOnce guards icmpPrivileged: the ICMP socket kind is detected
 	// (and logged) once per tree, which lives as long as the process.
 	icmpOnce       sync.Once
@@ -156,7 +162,23 @@ func (r *RouterSwitch) Flush(ctx context.Context, probe, node string, m messages
 }
 
 // Serve runs the tree until ctx ends or a service asks to terminate it.
+//
+// The store writer runs under its own supervisor, on a context that ctx
+// does not cancel: Serve stops it only once Root.Serve has returned, that
+// is once the state actor has stopped, after handing its last batch to the
+// writer and seeing it written. Nesting Root inside the writer's
+// supervisor would not give that order: a supervisor cancels all its
+// children at once, and a child's context ends with its parent's, however
+// deep it sits.
 func (t *Tree) Serve(ctx context.Context) error {
+	if t.store != nil {
+		storeCtx, stopStore := context.WithCancel(context.WithoutCancel(ctx))
+		stopped := t.store.ServeBackground(storeCtx)
+		defer func() {
+			stopStore()
+			<-stopped
+		}()
+	}
 	err := t.Root.Serve(ctx)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
@@ -186,7 +208,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		deps.NotifierClient = providers.NewHTTPClient()
 	}
 	t := &Tree{
-		deps: deps, logger: logger, Metrics: deps.Metrics, Router: &RouterSwitch{},
+		deps: deps, logger: logger, Metrics: deps.Metrics, Router: &RouterSwitch{}, queueCounts: &queue.Counters{},
 		services: map[string]*serviceUnit{}, notes: map[string]*notifierUnit{}, counted: map[string]bool{},
 	}
 	t.Root = suture.New("vigil", t.spec())
@@ -195,6 +217,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	notes := t.planNotifiers(cfg, built)
 
 	var restored *storage.State
 	if deps.Store != nil {
@@ -204,26 +227,21 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		}
 		restored = st
 		t.writer = persist.New(deps.Store, logger)
-		t.Root.Add(t.writer)
+		t.store = suture.New("store", t.spec())
+		t.store.Add(t.writer)
 	}
 	t.Published = &state.Published{}
-	t.State = state.New(cfg, t.Published, logger, state.Options{Subscribers: t.applyNotifiers(cfg, built), Store: deps.Store, Writer: t.writer})
+	opts := state.Options{Subscribers: notes.mailboxes}
+	if t.writer != nil { // a nil *persist.Writer must stay a nil interface
+		opts.Store, opts.Writer = deps.Store, t.writer
+	}
+	t.State = state.New(cfg, t.Published, logger, opts)
+	t.applyNotifiers(notes)
 	t.Root.Add(t.State)
 	t.probes = suture.New("probes", t.spec())
 	t.Root.Add(t.probes)
 	t.applyServices(cfg, func(probe, node string) []storage.Replica { return restoredFor(restored, probe, node) })
 	t.Root.Add(t.notifiers)
-	for _, u := range t.notes {
-		t.Notifiers = append(t.Notifiers, u.actor)
-	}
-	for _, u := range t.services {
-		for _, a := range u.actors {
-			if a.checker != nil {
-				t.QueueCheckers = append(t.QueueCheckers, a.checker)
-			}
-		}
-		t.Replicas += len(u.actors)
-	}
 	t.registerCounters()
 	t.cfg = cfg
 	if !deps.DisableWeb {
@@ -276,32 +294,49 @@ func (t *Tree) buildNotifiers(cfg *config.Config) ([]providers.Built, error) {
 	return built, nil
 }
 
-// applyNotifiers keeps the notifier actors whose section did not change,
-// stops the others and starts the new ones; it returns every mailbox.
-func (t *Tree) applyNotifiers(cfg *config.Config, built []providers.Built) []chan messages.Notification {
-	next := map[string]*notifierUnit{}
-	var mailboxes []chan messages.Notification
-	live := map[string]*notifier.Actor{}
+// notifierPlan is the notifier actors a configuration needs, by kind: the
+// running ones whose section did not change, and new ones built but not
+// started; mailboxes are all of theirs, in registry order.
+type notifierPlan struct {
+	units     map[string]*notifierUnit
+	mailboxes []chan messages.Notification
+}
+
+// planNotifiers decides which notifier actors to keep and builds the new
+// ones without starting them; it changes nothing.
+func (t *Tree) planNotifiers(cfg *config.Config, built []providers.Built) notifierPlan {
+	p := notifierPlan{units: map[string]*notifierUnit{}}
 	for _, b := range built {
 		kind := b.Provider.Kind()
 		fp := notifierFP(cfg, kind)
 		u, ok := t.notes[kind]
 		if !ok || u.fp != fp {
 			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: t.deps.NotifierBackoff}, t.logger)
-			u = &notifierUnit{fp: fp, actor: a, token: t.notifiers.Add(a)}
+			u = &notifierUnit{fp: fp, actor: a}
 		}
-		next[kind] = u
+		p.units[kind] = u
+		p.mailboxes = append(p.mailboxes, u.actor.Mailbox())
+	}
+	return p
+}
+
+// applyNotifiers starts the new actors of p, then stops the running ones
+// that p does not keep.
+func (t *Tree) applyNotifiers(p notifierPlan) {
+	live := map[string]*notifier.Actor{}
+	for kind, u := range p.units {
+		if t.notes[kind] != u {
+			u.token = t.notifiers.Add(u.actor)
+		}
 		live[kind] = u.actor
-		mailboxes = append(mailboxes, u.actor.Mailbox())
 	}
 	for kind, u := range t.notes {
-		if n, ok := next[kind]; !ok || n != u {
+		if p.units[kind] != u {
 			_ = t.notifiers.RemoveAndWait(u.token, removeTimeout)
 		}
 	}
-	t.notes = next
+	t.notes = p.units
 	t.live.Store(&live)
-	return mailboxes
 }
 
 // removeTimeout bounds how long a reload waits for a stopped actor.
@@ -328,18 +363,19 @@ func notifierFP(cfg *config.Config, kind string) string {
 const queueParallelism = 4
 
 // queueChecks builds the RabbitMQ queue checkers; they share one limiter
-// and one HTTP client. Its methods do nothing on the value made when
-// [plugins.rabbitmq] is absent.
+// and one HTTP client per configuration, and the tree's counters. Its
+// methods do nothing on the value made when [plugins.rabbitmq] is absent.
 type queueChecks struct {
 	cfg     *config.Config
 	plugin  *config.RabbitMQ
 	limiter *queue.Limiter
 	client  *http.Client
+	counts  *queue.Counters
 	logger  *slog.Logger
 }
 
-func newQueueChecks(cfg *config.Config, logger *slog.Logger) *queueChecks {
-	q := &queueChecks{cfg: cfg, plugin: cfg.Plugins.RabbitMQ, logger: logger}
+func newQueueChecks(cfg *config.Config, counts *queue.Counters, logger *slog.Logger) *queueChecks {
+	q := &queueChecks{cfg: cfg, plugin: cfg.Plugins.RabbitMQ, counts: counts, logger: logger}
 	if q.plugin != nil {
 		q.limiter = queue.NewLimiter(queueParallelism)
 		q.client = queue.NewHTTPClient(cfg.Metrics.PollDelayDead)
@@ -362,7 +398,7 @@ func (q *queueChecks) checker(svc config.Service, node config.Node, signals chan
 		Probe: svc.ID, Node: node.ID, Queue: node.RabbitMQQueue, Plugin: *q.plugin,
 		NackHealthyBelow: node.RabbitMQQueueNackHealthyBelow, NackDeadAbove: node.RabbitMQQueueNackDeadAbove,
 		PageURL: q.cfg.Branding.PageURL, Timeout: q.cfg.Metrics.PollDelayDead, Client: q.client,
-		Limiter: q.limiter, Signals: signals, Out: mailbox, Logger: q.logger,
+		Limiter: q.limiter, Signals: signals, Out: mailbox, Counters: q.counts, Logger: q.logger,
 	})
 }
 

@@ -7,8 +7,10 @@ import (
 	"github.com/vigil-go/vigil/messages"
 )
 
-// Router finds the node actor of a (probe, node) pair. It is built once
-// and never changes, so the web layer reads it from any goroutine.
+// Router finds the node actor of a (probe, node) pair. A Router never
+// changes once built, so the web layer reads it from any goroutine; a
+// configuration reload builds a new one for the new set of nodes, and the
+// supervisor tree swaps it in atomically.
 type Router struct {
 	nodes map[[2]string]route
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -31,6 +32,17 @@ func batch(id string) storage.Batch {
 	return storage.Batch{PutReplicas: []storage.Replica{{Key: messages.ReplicaKey{Probe: "p", Node: "n", Replica: id}, Status: messages.Dead}}}
 }
 
+// write hands b to w, which must have room.
+func write(t *testing.T, w *Writer, b storage.Batch, reply chan<- error) {
+	t.Helper()
+	if !w.Room() {
+		t.Fatal("no room in the writer's queue")
+	}
+	if err := w.Write(t.Context(), b, reply); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestWriterRepliesAfterTheWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := storagetest.New(t)
@@ -39,7 +51,9 @@ func TestWriterRepliesAfterTheWrite(t *testing.T) {
 		defer cancel()
 		go w.Serve(ctx)
 		reply := make(chan error, 1)
-		w.Inbox() <- Request{Batch: batch("a"), Reply: reply}
+		if err := w.Write(t.Context(), batch("a"), reply); err != nil {
+			t.Fatal(err)
+		}
 		if err := <-reply; err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +75,7 @@ func TestWriterRetriesPeriodicBatchesOnce(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go w.Serve(ctx)
-		w.Inbox() <- Request{Batch: batch("a")}
+		write(t, w, batch("a"), nil)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		st, _ := store.Load(t.Context())
@@ -70,7 +84,7 @@ func TestWriterRetriesPeriodicBatchesOnce(t *testing.T) {
 		}
 		// Two failures in a row drop the batch and count one error.
 		store.n.Store(2)
-		w.Inbox() <- Request{Batch: batch("b")}
+		write(t, w, batch("b"), nil)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		if w.Errors() != 1 {
@@ -79,7 +93,7 @@ func TestWriterRetriesPeriodicBatchesOnce(t *testing.T) {
 		// An acknowledged write is not retried: its caller gets the error.
 		store.n.Store(1)
 		reply := make(chan error, 1)
-		w.Inbox() <- Request{Batch: batch("c"), Reply: reply}
+		write(t, w, batch("c"), reply)
 		if err := <-reply; err == nil {
 			t.Fatal("failed write answered nil")
 		}
@@ -90,7 +104,7 @@ func TestWriterDrainsOnStop(t *testing.T) {
 	store := storagetest.New(t)
 	w := New(store, slog.New(slog.DiscardHandler))
 	for _, id := range []string{"a", "b", "c"} {
-		w.Inbox() <- Request{Batch: batch(id)}
+		write(t, w, batch(id), nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -102,4 +116,46 @@ func TestWriterDrainsOnStop(t *testing.T) {
 	if !w.Room() {
 		t.Fatal("inbox still full after drain")
 	}
+}
+
+// TestWriteWaitsForRoom: with a full queue, Write waits until the writer
+// takes a batch, or gives up when its context ends; a batch that finds room
+// is queued even when the context has already ended.
+func TestWriteWaitsForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := storagetest.New(t)
+		w := New(store, slog.New(slog.DiscardHandler))
+		for i := range queueSize {
+			write(t, w, batch(strconv.Itoa(i)), nil)
+		}
+		if w.Room() {
+			t.Fatal("room in a full queue")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if err := w.Write(ctx, batch("late"), nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Write on a full queue: %v, want the context's deadline", err)
+		}
+		// The writer starts: the waiting batch gets in, after the others.
+		wctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { w.Serve(wctx); close(done) }()
+		reply := make(chan error, 1)
+		if err := w.Write(t.Context(), batch("last"), reply); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-reply; err != nil {
+			t.Fatal(err)
+		}
+		if n := w.Writes(); n != queueSize+1 {
+			t.Fatalf("%d writes before the last batch's reply, want %d", n, queueSize+1)
+		}
+		stop()
+		<-done
+		ended, cancelEnded := context.WithCancel(t.Context())
+		cancelEnded()
+		if err := w.Write(ended, batch("x"), nil); err != nil {
+			t.Fatalf("Write with room and an ended context: %v", err)
+		}
+	})
 }

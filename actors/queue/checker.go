@@ -57,9 +57,28 @@ type Spec struct {
 	// New makes one, see Signals.
 	Signals chan messages.QueueSignal
 	// Out is the node actor's mailbox.
-	Out    chan<- messages.NodeMessage
-	Logger *slog.Logger
+	Out chan<- messages.NodeMessage
+	// Counters, shared by every checker of the tree, count the API calls,
+	// the failed ones and the dropped readings for the metrics (nil: New
+	// makes the checker its own).
+	Counters *Counters
+	Logger   *slog.Logger
 }
+
+// Counters are the queue checkers' counters. They only grow; any goroutine
+// may read them while checkers add to them.
+type Counters struct {
+	calls, failures, dropped atomic.Uint64
+}
+
+// Calls counts the management API calls attempted.
+func (c *Counters) Calls() uint64 { return c.calls.Load() }
+
+// Failures counts the management API calls that gave no reading.
+func (c *Counters) Failures() uint64 { return c.failures.Load() }
+
+// Dropped counts the readings lost to a full node mailbox.
+func (c *Counters) Dropped() uint64 { return c.dropped.Load() }
 
 // Checker is the queue checker actor of one push node. See the package
 // documentation.
@@ -71,8 +90,7 @@ type Checker struct {
 	client                          *http.Client
 	logger                          *slog.Logger
 	nackHealthyBelow, nackDeadAbove uint32
-
-	calls, failures, dropped atomic.Uint64
+	counts                          *Counters
 
 	// What the node actor last said, the schedule and the last error:
 	// owned by Serve, and kept across restarts (the signals that set them
@@ -122,7 +140,11 @@ func New(s Spec) *Checker {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if s.Counters == nil {
+		s.Counters = &Counters{}
+	}
 	c := &Checker{
+		counts:           s.Counters,
 		spec:             s,
 		userAgent:        "vigil (+" + s.PageURL + ")",
 		client:           s.Client,
@@ -148,15 +170,6 @@ func (c *Checker) String() string { return "queue " + c.spec.Probe + ":" + c.spe
 // Signals is the channel the node actor writes (Spec.QueueSignals of
 // package node).
 func (c *Checker) Signals() chan messages.QueueSignal { return c.spec.Signals }
-
-// Calls counts the management API calls attempted.
-func (c *Checker) Calls() uint64 { return c.calls.Load() }
-
-// Failures counts the management API calls that gave no reading.
-func (c *Checker) Failures() uint64 { return c.failures.Load() }
-
-// Dropped counts the readings lost to a full node mailbox.
-func (c *Checker) Dropped() uint64 { return c.dropped.Load() }
 
 // URL is the queue's management API URL ("" when api_url is invalid).
 func (c *Checker) URL() string { return c.url }
@@ -211,7 +224,7 @@ func (c *Checker) run(ctx context.Context) error {
 	select {
 	case c.spec.Out <- r:
 	default:
-		c.dropped.Add(1)
+		c.counts.dropped.Add(1)
 		c.logger.Debug("node mailbox full, queue reading dropped")
 	}
 	return nil
@@ -257,7 +270,7 @@ func (c *Checker) once(ctx context.Context) (messages.QueueReading, error) {
 	}
 	now := time.Now()
 	if err != nil {
-		c.failures.Add(1)
+		c.counts.failures.Add(1)
 		return messages.QueueReading{Err: err.Error(), At: now}, nil
 	}
 	p := &c.spec.Plugin
@@ -271,7 +284,7 @@ func (c *Checker) once(ctx context.Context) (messages.QueueReading, error) {
 // fetch GETs the queue and returns its counts. Errors are worded for the
 // page tooltip: they never carry the URL.
 func (c *Checker) fetch(parent context.Context) (ready, unacked uint64, err error) {
-	c.calls.Add(1)
+	c.counts.calls.Add(1)
 	if c.urlErr != nil {
 		return 0, 0, fmt.Errorf("RabbitMQ management API: invalid api_url: %w", c.urlErr)
 	}

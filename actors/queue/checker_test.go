@@ -33,8 +33,9 @@ func plugin(apiURL string) config.RabbitMQ {
 
 // rig runs one checker whose node actor is played by the test.
 type rig struct {
-	c   *queue.Checker
-	out chan messages.NodeMessage
+	c      *queue.Checker
+	out    chan messages.NodeMessage
+	counts *queue.Counters
 }
 
 func startChecker(t *testing.T, s queue.Spec) *rig {
@@ -56,6 +57,10 @@ func startChecker(t *testing.T, s queue.Spec) *rig {
 		s.Recheck = time.Hour
 	}
 	s.Probe, s.Node, s.PageURL = "relay", "socket", "https://status.example.com/"
+	if s.Counters == nil {
+		s.Counters = &queue.Counters{}
+	}
+	r.counts = s.Counters
 	r.c = queue.New(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -260,8 +265,8 @@ func TestFailuresGiveAnErrorReading(t *testing.T) {
 			if strings.Contains(rd.Err, "/api/queues") || strings.Contains(rd.Err, "s3cret") {
 				t.Fatalf("error %q leaks the URL or the password (it is shown on the page)", rd.Err)
 			}
-			if r.c.Failures() != 1 || r.c.Calls() != 1 {
-				t.Fatalf("failures %d calls %d, want 1 and 1", r.c.Failures(), r.c.Calls())
+			if r.counts.Failures() != 1 || r.counts.Calls() != 1 {
+				t.Fatalf("failures %d calls %d, want 1 and 1", r.counts.Failures(), r.counts.Calls())
 			}
 		})
 	}
@@ -531,7 +536,7 @@ func TestLogsFailureChangesOnly(t *testing.T) {
 	for range 3 {
 		r.next(t)
 	}
-	if f := r.c.Failures(); f < 5 {
+	if f := r.counts.Failures(); f < 5 {
 		t.Fatalf("failures %d, want at least 5", f)
 	}
 	mu.Lock()
@@ -577,12 +582,12 @@ func TestFullMailboxDropsReading(t *testing.T) {
 		r := startChecker(t, queue.Spec{Plugin: plugin(fakeURL), Client: api.client(), Out: full})
 		r.poke(true, false)
 		synctest.Wait()
-		if d := r.c.Dropped(); d != 1 {
+		if d := r.counts.Dropped(); d != 1 {
 			t.Fatalf("%d readings dropped, want 1", d)
 		}
 		r.poke(true, false) // the checker is not stuck
 		synctest.Wait()
-		if d := r.c.Dropped(); d != 2 {
+		if d := r.counts.Dropped(); d != 2 {
 			t.Fatalf("%d readings dropped, want 2", d)
 		}
 	})
@@ -591,6 +596,7 @@ func TestFullMailboxDropsReading(t *testing.T) {
 // nodeRig is a push node actor wired to a checker, as the tree wires them.
 type nodeRig struct {
 	checker *queue.Checker
+	counts  *queue.Counters
 	router  *node.Router
 	out     chan messages.StateMessage
 }
@@ -612,6 +618,10 @@ func startNode(t *testing.T, s queue.Spec) *nodeRig {
 	if s.Recheck == 0 {
 		s.Recheck = time.Hour
 	}
+	if s.Counters == nil {
+		s.Counters = &queue.Counters{}
+	}
+	n.counts = s.Counters
 	n.checker = queue.New(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

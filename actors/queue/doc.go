@@ -13,7 +13,8 @@
 //
 // Sends: messages.QueueReading to its node actor's mailbox after every
 // check, without blocking: when the mailbox is full the reading is dropped
-// (and counted) — the next one will come.
+// (and counted) — the next one will come. Its counters (Spec.Counters,
+// shared by the checkers of a tree) are read by /metrics.
 //
 // Schedule:
 //
@@ -61,5 +62,6 @@
 // healthy queue without a trace): the node actor shows Err on the replica
 // tooltips (messages.Queue.Err), the checker logs a warning when the error
 // changes (not once per failed check) and an info line when the queue is
-// readable again, and Failures counts every failed API call for metrics.
+// readable again, and Counters.Failures counts every failed API call for
+// the metrics (vigil_queue_check_failures_total).
 package queue

@@ -194,7 +194,7 @@ func TestRealRabbitMQ(t *testing.T) {
 		if u.Status != messages.Healthy || u.Err != "" || u.Queue.Loaded || u.Queue.Err != "" {
 			t.Fatalf("after the purge: %+v queue %+v, want healthy", u, u.Queue)
 		}
-		if f := n.checker.Failures(); f > 0 {
+		if f := n.counts.Failures(); f > 0 {
 			// Only a queue whose statistics were not collected yet may fail.
 			t.Logf("%d failed reads (statistics not yet collected)", f)
 		}
@@ -234,7 +234,7 @@ func TestRealRabbitMQ(t *testing.T) {
 		if u.Status != messages.Healthy || u.Err != "" || !strings.Contains(u.Queue.Err, want) || u.Queue.Ready != 0 || u.Queue.Stalled {
 			t.Fatalf("%+v queue %+v; want healthy with a queue error containing %q", u, u.Queue, want)
 		}
-		if n.checker.Failures() == 0 {
+		if n.counts.Failures() == 0 {
 			t.Fatal("failure not counted")
 		}
 	}

@@ -54,10 +54,12 @@ func (p *Pool) Workers() []*Worker {
 	return ws
 }
 
-// submit queues one attempt; its outcome arrives on reply. The queue holds
-// one slot per replica actor of the pool (see Reserve), and an actor has at
-// most one attempt outstanding, so submit does not block in practice; it
-// still gives up when ctx ends.
+// submit queues one attempt; its outcome arrives on reply. The supervisor
+// tree sizes the queue (NewPool) at twice the replica actors it has when it
+// builds the pool, and an actor has at most one attempt outstanding, so
+// submit does not block in practice. (A reload that adds replicas but keeps
+// the parallelism keeps the pool and its queue; a full queue only makes
+// submit wait for a worker.) It gives up when ctx ends.
 func (p *Pool) submit(ctx context.Context, pr Prober, reply chan<- *outcome) error {
 	j := job{ctx: ctx, prober: pr, reply: reply}
 	select {

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vigil-go/vigil/actors/persist"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 	"github.com/vigil-go/vigil/storage"
@@ -41,6 +40,29 @@ const DefaultPublishEvery = 100 * time.Millisecond
 // FlushEvery is how often changed replicas are handed to the store writer.
 const FlushEvery = time.Second
 
+// finalFlushTimeout bounds how long a stopping actor waits for its last
+// batch to be queued and written (the writer may have older batches to
+// write first).
+const finalFlushTimeout = 5 * time.Second
+
+// Loader is the read side of the store: the actor loads it at the top of
+// every Serve.
+type Loader interface {
+	Load(ctx context.Context) (*storage.State, error)
+}
+
+// Writer is the store's single writer (the store writer actor, wired by
+// the supervisor tree); the state actor is its only producer and never
+// writes the store itself, so batches reach the disk in order.
+type Writer interface {
+	// Room reports whether Write would queue a batch at once.
+	Room() bool
+	// Write queues b behind the batches handed over before, waiting for
+	// room until ctx ends. reply, when not nil, has room for one value and
+	// receives the outcome once b is durable or has failed.
+	Write(ctx context.Context, b storage.Batch, reply chan<- error) error
+}
+
 // Actor is the central state actor. See the package documentation.
 type Actor struct {
 	cfg          *config.Config
@@ -49,21 +71,15 @@ type Actor struct {
 	subscribers  []chan messages.Notification
 	logger       *slog.Logger
 	publishEvery time.Duration
-	store        storage.Store
-	writer       *persist.Writer
+	store        Loader
+	writer       Writer
 	dropped      atomic.Uint64
 	// startupSent survives restarts of Serve: the startup notification goes
 	// out once per process, not once per internal restart.
 	startupSent atomic.Bool
-	// control carries configuration reloads (rare; request/reply).
-	control chan reconfigure
-}
-
-// reconfigure asks the actor to move to a new configuration.
-type reconfigure struct {
-	cfg         *config.Config
-	subscribers []chan messages.Notification
-	reply       chan error
+	// control carries prepared configuration reloads (rare); unbuffered, so
+	// a delivered one is held by the actor.
+	control chan *Reconfiguration
 }
 
 // Options configure an Actor.
@@ -76,10 +92,11 @@ type Options struct {
 	// notification. When one is full its oldest entry is dropped (and
 	// counted) to make room: the newest status matters most.
 	Subscribers []chan messages.Notification
-	// Store, when set, is loaded at the top of every Serve and written
-	// through Writer (which must write to the same store).
-	Store  storage.Store
-	Writer *persist.Writer
+	// Store, when set, is loaded at the top of every Serve.
+	Store Loader
+	// Writer, when set, receives every change to persist; it must write to
+	// the store that Store reads.
+	Writer Writer
 }
 
 // New builds the state actor for cfg. Published may be shared with readers
@@ -105,25 +122,53 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 		publishEvery: opt.PublishEvery,
 		store:        opt.Store,
 		writer:       opt.Writer,
-		control:      make(chan reconfigure),
+		control:      make(chan *Reconfiguration),
 	}
 }
 
-// Reconfigure moves the actor to cfg and its notifications to subscribers
-// (see Model.Reconfigure); it returns once the new layout is published.
-func (a *Actor) Reconfigure(ctx context.Context, cfg *config.Config, subscribers []chan messages.Notification) error {
-	r := reconfigure{cfg: cfg, subscribers: subscribers, reply: make(chan error, 1)}
+// Reconfiguration is a move to a new configuration that the actor has
+// accepted and holds: from Prepare until Commit or Abort it does nothing
+// else (its inbox waits), so the change cannot go stale or fail in between.
+// Call exactly one of Commit and Abort, once, and soon.
+type Reconfiguration struct {
+	cfg         *config.Config
+	subscribers []chan messages.Notification
+	// decision has one slot, so Commit and Abort never block on it.
+	decision chan bool
+	// settled is closed once the actor has applied or dropped the change
+	// (or stopped without either).
+	settled chan struct{}
+}
+
+// Prepare hands the actor a move to cfg, with its notifications going to
+// subscribers from then on (see Model.Reconfigure). It fails, changing
+// nothing, when the actor does not take it before ctx ends (it is stopped,
+// or restarting). Once it succeeds, the actor waits for Commit or Abort.
+func (a *Actor) Prepare(ctx context.Context, cfg *config.Config, subscribers []chan messages.Notification) (*Reconfiguration, error) {
+	if ctx.Err() != nil {
+		return nil, ErrStopped
+	}
+	r := &Reconfiguration{cfg: cfg, subscribers: subscribers, decision: make(chan bool, 1), settled: make(chan struct{})}
 	select {
 	case a.control <- r:
+		return r, nil
 	case <-ctx.Done():
-		return ErrStopped
+		return nil, ErrStopped
 	}
-	select {
-	case err := <-r.reply:
-		return err
-	case <-ctx.Done():
-		return ErrStopped
-	}
+}
+
+// Commit applies the change and returns once the new layout is published.
+// It cannot fail: the actor is waiting for it. (An actor stopped meanwhile
+// drops it, as it drops everything else.)
+func (r *Reconfiguration) Commit() {
+	r.decision <- true
+	<-r.settled
+}
+
+// Abort drops the change; the actor goes on with its configuration.
+func (r *Reconfiguration) Abort() {
+	r.decision <- false
+	<-r.settled
 }
 
 // Inbox is where other actors send their messages.
@@ -198,19 +243,10 @@ func (a *Actor) Serve(ctx context.Context) error {
 				waiting = append(waiting, v)
 			}
 		case r := <-a.control:
-			// Fields written here are read only by this goroutine (and by
-			// the next Serve after a restart).
-			a.cfg, a.subscribers = r.cfg, r.subscribers
-			now := time.Now()
-			before := model.Status()
-			notes := model.Reconfigure(r.cfg, now)
-			a.logGeneral(model, before, nil)
-			for _, n := range notes {
-				a.broadcast(n)
+			if !a.reconfigure(ctx, model, r, publish) {
+				a.finalFlush(model)
+				return ctx.Err()
 			}
-			a.flush(model, nil)
-			publish(now)
-			r.reply <- nil
 			continue
 		case now := <-tick.C:
 			a.apply(model, messages.Tick{At: now}, now)
@@ -236,6 +272,33 @@ func (a *Actor) Serve(ctx context.Context) error {
 		}
 		publish(time.Now())
 	}
+}
+
+// reconfigure waits for the decision on r and applies a commit, publishing
+// the new layout. It reports false when ctx ended first.
+func (a *Actor) reconfigure(ctx context.Context, model *Model, r *Reconfiguration, publish func(time.Time)) bool {
+	defer close(r.settled)
+	select {
+	case <-ctx.Done():
+		return false
+	case commit := <-r.decision:
+		if !commit {
+			return true
+		}
+	}
+	// Fields written here are read only by this goroutine (and by the next
+	// Serve after a restart).
+	a.cfg, a.subscribers = r.cfg, r.subscribers
+	now := time.Now()
+	before := model.Status()
+	notes := model.Reconfigure(r.cfg, now)
+	a.logGeneral(model, before, nil)
+	for _, n := range notes {
+		a.broadcast(n)
+	}
+	a.flush(model, nil)
+	publish(now)
+	return true
 }
 
 // maxWaiting bounds how many reporter API writes may wait for one
@@ -290,24 +353,37 @@ func (a *Actor) command(model *Model, msg messages.StateMessage) (handled bool, 
 
 // flush hands pending changes to the writer if it has room; otherwise they
 // stay pending for the next flush. With a reply the batch is always sent
-// (command checked for room).
+// (command checked for room). It never waits: the actor is the writer's
+// only producer, so room stays room until it writes.
 func (a *Actor) flush(model *Model, reply chan<- error) {
 	if a.writer == nil || (!model.HasPending() && reply == nil) || !a.writer.Room() {
 		return
 	}
-	a.writer.Inbox() <- persist.Request{Batch: model.TakeBatch(), Reply: reply}
+	_ = a.writer.Write(context.Background(), model.TakeBatch(), reply) // queued at once: room was checked
 }
 
-// finalFlush writes what is still pending straight to the store when the
-// actor stops, so a graceful shutdown loses nothing.
+// finalFlush hands what is still pending to the writer when the actor
+// stops, behind the batches queued before, and waits until it is written,
+// so a graceful shutdown loses nothing and leaves the newest values on
+// disk.
 func (a *Actor) finalFlush(model *Model) {
-	if a.store == nil || !model.HasPending() {
+	if a.writer == nil || !model.HasPending() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
 	defer cancel()
-	if err := a.store.Apply(ctx, model.TakeBatch()); err != nil {
-		a.logger.Error("final store write failed", "error", err.Error())
+	reply := make(chan error, 1)
+	if err := a.writer.Write(ctx, model.TakeBatch(), reply); err != nil {
+		a.logger.Error("final store write failed", "error", "store writer busy: "+err.Error())
+		return
+	}
+	select {
+	case err := <-reply:
+		if err != nil {
+			a.logger.Error("final store write failed", "error", err.Error())
+		}
+	case <-ctx.Done():
+		a.logger.Error("final store write failed", "error", "not confirmed by the store writer in "+finalFlushTimeout.String())
 	}
 }
 

@@ -10,15 +10,22 @@
 // replica actors; ReplicaUpdated and ReplicaRemoved from node actors;
 // AnnouncementAdd, AnnouncementRemove and IgnoreSet from the web layer
 // (Manager API, answered on their reply channel); and its own Tick every
-// 10 seconds. On a separate control channel: configuration reloads
-// (Reconfigure, request/reply).
+// 10 seconds. On a separate control channel: configuration reloads, in two
+// steps so that the supervisor tree can make a reload all-or-nothing:
+// Prepare, which fails when the actor does not take the change, after which
+// the actor holds it and waits; then Commit (applies it, cannot fail) or
+// Abort.
 //
 // Sends: messages.Notification to every notifier mailbox without ever
 // blocking (a full mailbox loses its oldest entry, counted by Dropped);
-// batches of changes to the store writer (actors/persist), at most once a
-// second and at once for notifications and Manager API changes, only when
-// the writer has room; immutable messages.Snapshot values to a Published
-// holder that the web layer reads without ever waiting on the actor.
+// batches of changes to the store's single writer (the Writer interface,
+// implemented by the store writer actor and wired by the supervisor tree),
+// at most once a second and at once for notifications and Manager API
+// changes, only when the writer has room, and a last batch when the actor
+// stops, which it waits (boundedly) to see written; immutable
+// messages.Snapshot values to a Published holder that the web layer reads
+// without ever waiting on the actor. It never writes the store itself; it
+// only reads it (Loader) when it starts.
 //
 // Backpressure: senders block on the inbox (guarded by their own context);
 // the actor only does in-memory work per message, so the inbox drains fast.

@@ -9,12 +9,15 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-go/vigil/testkit"
 )
 
 const restartConfig = `
@@ -135,15 +138,47 @@ func startServer(t *testing.T, cfg, dataDir string, port int) *server {
 	return s
 }
 
+// waitFor polls the child process until cond holds (at most 20 s).
 func (s *server) waitFor(what string, cond func() bool) {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("timed out waiting for %s; server log:\n%s", what, s.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testkit.Within(20*time.Second, cond) {
+		s.t.Fatalf("timed out waiting for %s; server log:\n%s", what, s.logs.String())
 	}
+}
+
+// metric reads one series from /metrics, written as the exposition format
+// writes it (labels in name order), e.g.
+// vigil_probe_results_total{kind="http",status="dead"}; 0 when absent.
+func (s *server) metric(series string) float64 {
+	s.t.Helper()
+	_, text := s.request("GET", "/metrics", "", "")
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				s.t.Fatalf("metric %s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// waitForMetric waits until series has grown by at least n from now.
+func (s *server) waitForMetric(series string, n float64) {
+	s.t.Helper()
+	from := s.metric(series)
+	s.waitFor(fmt.Sprintf("%s to grow by %v from %v", series, n, from), func() bool { return s.metric(series) >= from+n })
+}
+
+// waitForStoreFlush waits until what the server had applied when it was
+// called is durable. The periodic flush hands every pending change to the
+// store writer, which writes batches in order; a batch taken just before
+// the call may still be on its way, so the flush that follows it is the
+// one to wait for: two more writes.
+func (s *server) waitForStoreFlush() {
+	s.t.Helper()
+	s.waitForMetric("vigil_store_writes_total", 2)
 }
 
 func (s *server) request(method, path, token, body string) (int, string) {
@@ -171,6 +206,12 @@ func (s *server) status() string {
 	_, body := s.request("GET", "/status/text", "", "")
 	return body
 }
+
+// The probe results of the poll replica, by status.
+const (
+	deadProbes    = `vigil_probe_results_total{kind="http",status="dead"}`
+	healthyProbes = `vigil_probe_results_total{kind="http",status="healthy"}`
+)
 
 // TestRestartKeepsStateAndAlertsOnce kills the real binary with SIGKILL
 // between runs and checks that announcements and replicas survive, that an
@@ -205,7 +246,7 @@ func TestRestartKeepsStateAndAlertsOnce(t *testing.T) {
 	if code, _ := s.request("POST", "/reporter/relay/socket/", "r", `{"replica":"10.0.0.9","interval":3,"load":{"cpu":0.1,"ram":0.1}}`); code != 200 {
 		t.Fatalf("push report: %d", code)
 	}
-	time.Sleep(1500 * time.Millisecond) // let the periodic store flush run
+	s.waitForStoreFlush() // the push replica is stored by the periodic flush
 	s.kill()
 
 	// Run 2: same outage; nothing alerted again; state restored.
@@ -218,14 +259,14 @@ func TestRestartKeepsStateAndAlertsOnce(t *testing.T) {
 		_, alerts := s.request("GET", "/manager/prober/alerts", "m", "")
 		return strings.Contains(alerts, `"replica":"10.0.0.9"`) && strings.Contains(alerts, `"replica":"`+target.URL+`/health"`)
 	})
-	time.Sleep(3 * time.Second) // several probe rounds that confirm the outage
+	s.waitForMetric(deadProbes, 3) // several probe rounds that confirm the outage
 	if n := hooks.count("changed/dead"); n != 1 {
 		t.Fatalf("outage alerted %d times across the restart: %s", n, hooks)
 	}
 	if code, _ := s.request("DELETE", "/reporter/relay/socket/10.0.0.9/", "r", ""); code != 200 {
 		t.Fatalf("flush: %d", code)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	s.waitForStoreFlush()
 	s.kill()
 
 	// Down time: the service recovers. Run 3 alerts the recovery once.
@@ -233,7 +274,7 @@ func TestRestartKeepsStateAndAlertsOnce(t *testing.T) {
 	s = startServer(t, cfg, dataDir, port)
 	s.waitFor("recovery alert", func() bool { return hooks.count("changed/healthy") == 1 })
 	s.waitFor("healthy page", func() bool { return s.status() == "healthy" })
-	time.Sleep(2 * time.Second)
+	s.waitForMetric(healthyProbes, 2) // rounds that could alert the recovery again
 	if got := fmt.Sprint(hooks.count("startup/healthy"), hooks.count("changed/dead"), hooks.count("changed/healthy")); got != "3 1 1" {
 		t.Fatalf("webhooks (startup, dead, recovery) = %s, want 3 1 1; all: %s", got, hooks)
 	}
