@@ -56,3 +56,38 @@ func BenchmarkApplyReplicas(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyAnnouncement measures publishing one announcement and
+// retracting it again (two Applies per op) with n announcements already
+// stored: the cost must not grow with n.
+func BenchmarkApplyAnnouncement(b *testing.B) {
+	for _, n := range []int{200, 2000} {
+		b.Run(fmt.Sprintf("present=%d", n), func(b *testing.B) {
+			s, err := OpenBolt(filepath.Join(b.TempDir(), "vigil.db"), discard())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			var present Batch
+			for i := range n {
+				present.PutAnnouncements = append(present.PutAnnouncements, ann(fmt.Sprintf("present-%d", i), uint64(i+1)))
+			}
+			if err := s.Apply(ctx, present); err != nil {
+				b.Fatal(err)
+			}
+			seq := uint64(n)
+			for b.Loop() {
+				seq++
+				a := ann(fmt.Sprintf("new-%d", seq), seq)
+				if err := s.Apply(ctx, Batch{PutAnnouncements: []Announcement{a}}); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Apply(ctx, Batch{DeleteAnnouncements: []string{a.ID}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/apply")
+		})
+	}
+}

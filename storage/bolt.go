@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,23 +22,48 @@ import (
 // another process before giving up with ErrLocked.
 const DefaultLockTimeout = 2 * time.Second
 
+// DefaultCloseTimeout bounds Close. A store whose bbolt cannot close in
+// time (its write lock held by a transaction that will never end) has its
+// file descriptor closed and its lock released without bbolt.
+const DefaultCloseTimeout = 5 * time.Second
+
 // options are the knobs tests turn; production uses defaultOptions.
 type options struct {
-	lockTimeout time.Duration
-	schema      schema
-	now         func() time.Time
+	lockTimeout  time.Duration
+	closeTimeout time.Duration
+	schema       schema
+	now          func() time.Time
+	// beforeWrite, when set, runs between the file check and the write
+	// transaction of Apply (tests damage the file there).
+	beforeWrite func()
 }
 
 func defaultOptions() options {
-	return options{lockTimeout: DefaultLockTimeout, schema: currentSchema, now: time.Now}
+	return options{lockTimeout: DefaultLockTimeout, closeTimeout: DefaultCloseTimeout, schema: currentSchema, now: time.Now}
 }
 
-// boltStore is the embedded Store: one bbolt file.
+// boltStore is the embedded Store: one bbolt file, through a handle that
+// Rebuild can replace.
+//
+// mu serialises the writers (Apply, Rebuild and Close) and keeps readers
+// (Load) off a handle while Rebuild or Close replaces or closes it. hmu
+// guards h for Health, which must not wait for a running write; Rebuild
+// and Close take it briefly to swap h or mark the store closed. failure is
+// set once damage is found and cleared by Rebuild; a failed store never
+// calls into its bbolt again (bbolt may hold its locks after a panic).
 type boltStore struct {
-	db     *bolt.DB
-	closed atomic.Bool
-	once   sync.Once
-	err    error
+	path   string
+	logger *slog.Logger
+	o      options
+
+	mu  sync.RWMutex
+	hmu sync.Mutex
+	h   *handle
+
+	failure atomic.Pointer[damagedError]
+	closed  atomic.Bool
+	once    sync.Once
+	err     error
 }
 
 // OpenBolt opens (creating if needed) the bbolt database at path: parent
@@ -49,24 +75,38 @@ type boltStore struct {
 // Opening verifies the whole file before using it: the pages fit in the
 // file, the page tree is walked with bounds, cycle and separator-key checks
 // on a plain copy of the file (walkPages), bbolt's own consistency check
-// passes, and, after the schema step, every stored value decodes. The
-// schema step initialises a new file, migrates an older schema version
-// inside one transaction, or refuses a newer one (ErrSchemaTooNew, file
-// untouched); opening a healthy current file writes nothing. A file that
-// fails verification is reported with an error wrapping ErrCorrupt and left
-// in place; use Open to recover from that. Panics and memory faults raised
-// by bbolt while reading a damaged file are turned into ErrCorrupt errors.
+// passes, and, after the schema step, every stored value decodes and the
+// announcement index matches the announcements. The schema step
+// initialises a new file, migrates an older schema version inside one
+// transaction, or refuses a newer one (ErrSchemaTooNew, file untouched);
+// opening a healthy current file writes nothing. A file that fails
+// verification is reported with an error wrapping ErrCorrupt and left in
+// place; use Open to recover from that. Panics and memory faults raised by
+// bbolt while reading a damaged file are turned into ErrCorrupt errors.
+//
+// While open, the store checks its file before and after every write and
+// fails with ErrDamaged rather than write to a file that was damaged,
+// removed or replaced under it (see Repairable).
 //
 // The returned store is safe for concurrent use. A nil logger means
 // slog.Default().
-func OpenBolt(path string, logger *slog.Logger) (Store, error) {
+func OpenBolt(path string, logger *slog.Logger) (Repairable, error) {
 	return openBolt(path, logger, defaultOptions())
 }
 
-func openBolt(path string, logger *slog.Logger, o options) (_ Store, err error) {
+func openBolt(path string, logger *slog.Logger, o options) (Repairable, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	h, err := openHandle(path, logger, o)
+	if err != nil {
+		return nil, err
+	}
+	return &boltStore{path: path, logger: logger, o: o, h: h}, nil
+}
+
+// openHandle opens and verifies the file at path (see OpenBolt).
+func openHandle(path string, logger *slog.Logger, o options) (_ *handle, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
@@ -75,15 +115,13 @@ func openBolt(path string, logger *slog.Logger, o options) (_ Store, err error) 
 	created := errors.Is(statErr, os.ErrNotExist)
 
 	// Keep the file bbolt opens so that it can be closed (releasing the
-	// lock) if bbolt panics half-way through Open.
+	// lock) if bbolt panics: bbolt may then hold its own locks, so its
+	// Close could wait for ever.
 	var file *os.File
-	var db *bolt.DB
 	defer func() {
 		if r := recover(); r != nil {
 			err = corruptf("panic while opening: %v", r)
-			if db != nil {
-				closeQuietly(db)
-			} else if file != nil {
+			if file != nil {
 				// bbolt's memory map of the file, if any, leaks: it is
 				// unreachable. Rare and small.
 				unlockFile(file)
@@ -93,7 +131,7 @@ func openBolt(path string, logger *slog.Logger, o options) (_ Store, err error) 
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: o.lockTimeout,
 		// NoSync stays false: every commit is fsynced.
 		NoSync: false,
@@ -137,17 +175,28 @@ func openBolt(path string, logger *slog.Logger, o options) (_ Store, err error) 
 			return nil, err
 		}
 	}
-	s := &boltStore{db: db}
 	// Decode every value once so that a bad value is found now, when Open
 	// can still recover, rather than at some later Load.
+	var txid uint64
 	if err := db.View(func(tx *bolt.Tx) error {
-		_, err := readState(tx)
-		return err
+		txid = uint64(tx.ID())
+		if _, err := readState(tx); err != nil {
+			return err
+		}
+		return verifyAnnouncementIndex(tx)
 	}); err != nil {
 		closeQuietly(db)
 		return nil, err
 	}
-	return s, nil
+	info, err := file.Stat()
+	if err != nil {
+		closeQuietly(db)
+		return nil, fmt.Errorf("stat store %s: %w", path, err)
+	}
+	h := &handle{db: db, file: file, pageSize: db.Info().PageSize}
+	h.size.Store(info.Size())
+	h.txid.Store(txid)
+	return h, nil
 }
 
 // isBoltFormatError reports whether an error from bolt.Open means the file
@@ -203,6 +252,13 @@ func verifyStructure(db *bolt.DB) error {
 	})
 }
 
+func mapErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
 func closeQuietly(db *bolt.DB) {
 	defer func() { _ = recover() }()
 	_ = db.Close()
@@ -219,44 +275,76 @@ func syncDir(dir string) {
 	_ = d.Close()
 }
 
-// guard turns a panic or memory fault raised while reading a damaged file
-// into an ErrCorrupt error. Use as:
-//
-//	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-//	defer guard(&err)
-func guard(err *error) {
-	if r := recover(); r != nil {
-		*err = corruptf("panic: %v", r)
+// fail marks the store damaged (the first reason found wins) and returns
+// the error every call now returns.
+func (s *boltStore) fail(reason error) error {
+	d := &damagedError{path: s.path, err: reason}
+	if s.failure.CompareAndSwap(nil, d) {
+		s.logger.Error("store damaged while open: refusing writes until it is rebuilt", "path", s.path, "error", reason.Error())
+		return d
 	}
+	return s.failure.Load()
 }
 
-func (s *boltStore) mapErr(err error) error {
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+// failed returns the damage error, or nil.
+func (s *boltStore) failed() error {
+	if d := s.failure.Load(); d != nil {
+		return d
+	}
+	return nil
+}
+
+// Health implements Repairable.
+func (s *boltStore) Health() error {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.closed.Load() {
 		return ErrClosed
 	}
-	return err
+	if err := s.failed(); err != nil {
+		return err
+	}
+	if _, err := s.h.check(s.path); err != nil {
+		return s.fail(err)
+	}
+	return nil
 }
 
 // Load reads the whole state in one read transaction: announcements by
 // Seq, replicas in key order, alerting or nil. A value that does not decode
 // is an error wrapping ErrCorrupt (Open has already decoded every value
-// once, so this means the file was damaged while running).
-func (s *boltStore) Load(ctx context.Context) (st *State, err error) {
+// once, so this means the file was damaged while running). A damaged file
+// (see Repairable) fails the store.
+func (s *boltStore) Load(ctx context.Context) (*State, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	err = s.db.View(func(tx *bolt.Tx) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := s.failed(); err != nil {
+		return nil, err
+	}
+	h := s.h
+	if _, err := h.check(s.path); err != nil {
+		return nil, s.fail(err)
+	}
+	var st *State
+	err := h.view(func(tx *bolt.Tx) error {
 		var err error
 		st, err = readState(tx)
 		return err
 	})
+	if h.poisoned.Load() {
+		return nil, s.fail(err)
+	}
 	if err != nil {
-		return nil, s.mapErr(err)
+		return nil, mapErr(err)
 	}
 	return st, nil
 }
@@ -294,69 +382,100 @@ func readState(tx *bolt.Tx) (*State, error) {
 // order: announcement puts, announcement deletes, replica puts, replica
 // deletes, alerting. A put replaces the announcement with the same Seq and
 // any announcement with the same ID; deleting an unknown ID or replica is
-// not an error. The batch is encoded before the transaction starts, and
-// any error rolls the whole batch back.
+// not an error. Each announcement change reads and writes only that
+// announcement's records (and those of an announcement it replaces).
+//
+// The batch is encoded before the transaction starts. A record that cannot
+// be stored is left out and reported in a *RejectedError while the rest
+// commits; any other error rolls the whole batch back.
+//
+// Before writing, Apply checks that the file at the store's path is still
+// the one it opened and looks whole (see handle.check); after writing, that
+// it still is. Otherwise it fails the store and returns the error wrapping
+// ErrDamaged, as it does when bbolt panics: a batch that gets ErrDamaged
+// may or may not be in the old file, and is not in the store.
 //
 // bbolt fsyncs the file on commit (NoSync is false), so the batch is
 // durable when Apply returns nil: a crash or power loss afterwards does not
 // lose it. An empty batch writes nothing.
-func (s *boltStore) Apply(ctx context.Context, b Batch) (err error) {
+func (s *boltStore) Apply(ctx context.Context, b Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if err := s.failed(); err != nil {
+		return err
+	}
 	if b.Empty() {
 		return nil
 	}
-	e, err := encodeBatch(b)
-	if err != nil {
+	e, rejected := encodeBatch(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.failed(); err != nil {
 		return err
 	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	return s.mapErr(s.db.Update(func(tx *bolt.Tx) error { return applyBatch(tx, e) }))
+	if e.empty() {
+		return rejectedError(rejected)
+	}
+	if err := s.write(s.h, func(tx *bolt.Tx) error { return applyBatch(tx, e) }); err != nil {
+		return err
+	}
+	return rejectedError(rejected)
+}
+
+// write runs fn in a write transaction on h between two file checks;
+// damage fails the store. The caller holds mu.
+func (s *boltStore) write(h *handle, fn func(tx *bolt.Tx) error) error {
+	if _, err := h.check(s.path); err != nil {
+		return s.fail(err)
+	}
+	if s.o.beforeWrite != nil {
+		s.o.beforeWrite()
+	}
+	err := h.update(fn)
+	if h.poisoned.Load() {
+		return s.fail(err)
+	}
+	size, cerr := h.checkFile(s.path)
+	if cerr != nil {
+		return s.fail(cerr)
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	h.size.Store(size)
+	return nil
 }
 
 func applyBatch(tx *bolt.Tx, e *encodedBatch) error {
-	ab, rb, lb := tx.Bucket(bucketAnnouncements), tx.Bucket(bucketReplicas), tx.Bucket(bucketAlerting)
-	if ab == nil || rb == nil || lb == nil {
+	ab, idx := tx.Bucket(bucketAnnouncements), tx.Bucket(bucketAnnouncementIDs)
+	rb, lb := tx.Bucket(bucketReplicas), tx.Bucket(bucketAlerting)
+	if ab == nil || idx == nil || rb == nil || lb == nil {
 		return corruptf("missing bucket")
 	}
-	if len(e.putAnnouncements) > 0 || len(e.deleteAnnouncements) > 0 {
-		// ID → key, by scanning: there are a few hundred announcements at
-		// most, and they change rarely.
-		byID := map[string][]byte{}
-		if err := ab.ForEach(func(k, v []byte) error {
-			id, err := announcementID(v)
-			byID[id] = append([]byte(nil), k...)
-			return err
-		}); err != nil {
+	for _, a := range e.putAnnouncements {
+		if err := putAnnouncement(ab, idx, a); err != nil {
 			return err
 		}
-		for _, a := range e.putAnnouncements {
-			if old, ok := byID[a.id]; ok && string(old) != string(a.key) {
-				if err := ab.Delete(old); err != nil {
-					return err
-				}
-			}
-			if prev := ab.Get(a.key); prev != nil {
-				if id, err := announcementID(prev); err == nil && id != a.id {
-					delete(byID, id)
-				}
-			}
-			if err := ab.Put(a.key, a.value); err != nil {
-				return fmt.Errorf("put announcement %q: %w", a.id, err)
-			}
-			byID[a.id] = a.key
+	}
+	for _, id := range e.deleteAnnouncements {
+		ik := announcementIDKey(id)
+		if len(ik) > maxKeySize {
+			continue // cannot have been stored
 		}
-		for _, id := range e.deleteAnnouncements {
-			if k, ok := byID[id]; ok {
-				if err := ab.Delete(k); err != nil {
-					return err
-				}
-				delete(byID, id)
+		if k := idx.Get(ik); k != nil {
+			k = bytes.Clone(k)
+			if err := ab.Delete(k); err != nil {
+				return err
+			}
+			if err := idx.Delete(ik); err != nil {
+				return err
 			}
 		}
 	}
@@ -378,12 +497,165 @@ func applyBatch(tx *bolt.Tx, e *encodedBatch) error {
 	return nil
 }
 
-// Close closes the file and releases its lock. It waits for running
-// transactions; later calls return the first call's result.
+// putAnnouncement stores a under its Seq and indexes its ID, replacing the
+// announcement with the same ID (found through the index) and the one with
+// the same Seq (whose ID is read from its value alone).
+func putAnnouncement(ab, idx *bolt.Bucket, a kv) error {
+	ik := announcementIDKey(a.id)
+	if old := idx.Get(ik); old != nil && !bytes.Equal(old, a.key) {
+		if err := ab.Delete(bytes.Clone(old)); err != nil {
+			return err
+		}
+	}
+	if prev := ab.Get(a.key); prev != nil {
+		if id, err := announcementID(prev); err == nil {
+			if id != a.id {
+				if err := idx.Delete(announcementIDKey(id)); err != nil {
+					return err
+				}
+			}
+		} else if err := unindex(idx, a.key); err != nil {
+			// The value being replaced does not decode (damaged while
+			// open): drop whatever index entry points at it.
+			return err
+		}
+	}
+	if err := ab.Put(a.key, a.value); err != nil {
+		return fmt.Errorf("put announcement %q: %w", shorten(a.id), err)
+	}
+	return idx.Put(ik, a.key)
+}
+
+// unindex deletes the index entries that point at key, by scanning the
+// index; only used when the announcement at key cannot be decoded.
+func unindex(idx *bolt.Bucket, key []byte) error {
+	var stale [][]byte
+	if err := idx.ForEach(func(ik, k []byte) error {
+		if bytes.Equal(k, key) {
+			stale = append(stale, bytes.Clone(ik))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, ik := range stale {
+		if err := idx.Delete(ik); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clearData empties every data bucket (Rebuild of a healthy store).
+func clearData(tx *bolt.Tx) error {
+	for _, name := range dataBuckets {
+		if tx.Bucket(name) != nil {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+	}
+	return ensureBuckets(tx)
+}
+
+// Rebuild implements Repairable.
+func (s *boltStore) Rebuild(ctx context.Context, st *State) (moved string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	e, rejected := encodeBatch(stateBatch(st))
+	write := func(tx *bolt.Tx) error {
+		if err := clearData(tx); err != nil {
+			return err
+		}
+		return applyBatch(tx, e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return "", ErrClosed
+	}
+	old := s.h
+	if s.failed() == nil {
+		if err := s.write(old, write); !errors.Is(err, ErrDamaged) {
+			if err == nil {
+				s.logger.Warn("store contents replaced by the state in memory", "path", s.path)
+			}
+			if err != nil {
+				return "", err
+			}
+			return "", rejectedError(rejected)
+		}
+	}
+
+	// Damaged: start a new file at the path.
+	moved, err = moveAside(s.path, "damaged", s.o.now())
+	if errors.Is(err, os.ErrNotExist) {
+		moved, err = "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store %s: move the damaged file aside: %w", s.path, err)
+	}
+	h, err := openHandle(s.path, s.logger, s.o)
+	if err != nil {
+		return moved, fmt.Errorf("store %s: create a new file: %w", s.path, err)
+	}
+	if err := h.update(write); err != nil {
+		closeHandle(h)
+		return moved, fmt.Errorf("store %s: write the state to the new file: %w", s.path, err)
+	}
+	size, err := h.check(s.path)
+	if err != nil {
+		closeHandle(h)
+		return moved, fmt.Errorf("store %s: new file: %w", s.path, err)
+	}
+	h.size.Store(size)
+
+	s.hmu.Lock()
+	if s.closed.Load() {
+		// Close gave up waiting for us and released the old file.
+		s.hmu.Unlock()
+		closeHandle(h)
+		return moved, ErrClosed
+	}
+	s.h = h
+	s.failure.Store(nil)
+	s.hmu.Unlock()
+	closeHandle(old)
+	s.logger.Error("store rebuilt from the state in memory", "path", s.path, "moved_to", moved,
+		"announcements", len(e.putAnnouncements), "replicas", len(e.putReplicas))
+	return moved, rejectedError(rejected)
+}
+
+// Close closes the file and releases its lock. It waits for a running
+// Apply or Rebuild, for at most the close timeout (DefaultCloseTimeout);
+// a store whose bbolt panicked, or that does not close in time, has its
+// descriptor closed and its lock released without bbolt (its memory map
+// then leaks, which is small and rare). Later calls return the first
+// call's result.
 func (s *boltStore) Close() error {
 	s.once.Do(func() {
+		s.hmu.Lock()
 		s.closed.Store(true)
-		s.err = s.db.Close()
+		s.hmu.Unlock()
+		done := make(chan error, 1)
+		go func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			done <- s.h.close()
+		}()
+		t := time.NewTimer(s.o.closeTimeout)
+		defer t.Stop()
+		select {
+		case s.err = <-done:
+		case <-t.C:
+			s.hmu.Lock()
+			h := s.h
+			s.hmu.Unlock()
+			_ = h.forceClose()
+			s.err = fmt.Errorf("store %s: did not close within %v; released the file without waiting", s.path, s.o.closeTimeout)
+			s.logger.Error("store did not close in time: released the file without waiting", "path", s.path, "timeout", s.o.closeTimeout)
+		}
 	})
 	return s.err
 }

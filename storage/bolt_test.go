@@ -6,16 +6,19 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigil-go/vigil/messages"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -100,7 +103,7 @@ func TestBoltReopenKeepsState(t *testing.T) {
 	want := writeState(t, path)
 	for _, opener := range []struct {
 		name string
-		open func(string, *slog.Logger) (Store, error)
+		open func(string, *slog.Logger) (Repairable, error)
 	}{{"OpenBolt", OpenBolt}, {"Open", Open}} {
 		s, err := opener.open(path, discard())
 		if err != nil {
@@ -169,7 +172,7 @@ func TestBoltLocked(t *testing.T) {
 
 	for _, opener := range []struct {
 		name string
-		open func(string, *slog.Logger, options) (Store, error)
+		open func(string, *slog.Logger, options) (Repairable, error)
 	}{{"openBolt", openBolt}, {"open", open}} {
 		start := time.Now()
 		s, err := opener.open(path, discard(), testOptions())
@@ -293,6 +296,16 @@ var damages = []damage{
 	{"replica key malformed", func(t *testing.T, path string) {
 		rawUpdate(t, path, func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketReplicas).Put([]byte{200, 'x'}, []byte(`{}`))
+		})
+	}},
+	{"announcement index entry missing", func(t *testing.T, path string) {
+		rawUpdate(t, path, func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketAnnouncementIDs).Delete(announcementIDKey("ann-3"))
+		})
+	}},
+	{"announcement index entry points at another announcement", func(t *testing.T, path string) {
+		rawUpdate(t, path, func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketAnnouncementIDs).Put(announcementIDKey("ann-3"), seqKey(1))
 		})
 	}},
 	{"schema version malformed", func(t *testing.T, path string) {
@@ -470,7 +483,8 @@ func TestLoadReportsValueCorruptedWhileOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.(*boltStore).db.Update(func(tx *bolt.Tx) error {
+	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("a", 1)}})
+	if err := s.(*boltStore).h.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAnnouncements).Put(seqKey(1), []byte("garbage"))
 	}); err != nil {
 		t.Fatal(err)
@@ -478,10 +492,16 @@ func TestLoadReportsValueCorruptedWhileOpen(t *testing.T) {
 	if _, err := s.Load(context.Background()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Load: %v, want ErrCorrupt", err)
 	}
-	// Apply needs the IDs of stored announcements: it fails too, and
-	// changes nothing.
-	if err := s.Apply(context.Background(), Batch{PutAnnouncements: []Announcement{ann("a", 2)}}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Apply: %v, want ErrCorrupt", err)
+	// Writing other announcements does not read the damaged one.
+	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("b", 2)}})
+	// Replacing the damaged value drops its index entry (its ID cannot be
+	// read from it), so the store is consistent again.
+	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("c", 1)}})
+	if got := ids(mustLoad(t, s).Announcements); got != "c@1 b@2" {
+		t.Fatalf("after replacing the damaged value: %s", got)
+	}
+	if err := s.(*boltStore).h.view(verifyAnnouncementIndex); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -503,7 +523,7 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 		{"newer schema version", func(t *testing.T, path string) {
 			writeState(t, path)
 			setVersion(t, path, currentSchema.version+1)
-		}, ErrSchemaTooNew, "has schema version 2, this binary knows up to 1"},
+		}, ErrSchemaTooNew, fmt.Sprintf("has schema version %d, this binary knows up to %d", currentSchema.version+1, currentSchema.version)},
 		{"schema version without migration", func(t *testing.T, path string) {
 			writeState(t, path)
 			setVersion(t, path, 0)
@@ -523,7 +543,7 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 			before := readFile(t, path)
 			for _, opener := range []struct {
 				name string
-				open func(string, *slog.Logger) (Store, error)
+				open func(string, *slog.Logger) (Repairable, error)
 			}{{"OpenBolt", OpenBolt}, {"Open", Open}} {
 				s, err := opener.open(path, discard())
 				if err == nil {
@@ -558,7 +578,7 @@ var bucketV0Announcements = []byte("announcement")
 
 // migrateV0 is a version 0 → 1 migration: move announcements to the
 // Seq-keyed bucket, numbering them by date.
-func migrateV0(tx *bolt.Tx) error {
+func migrateV0(tx *bolt.Tx, _ *slog.Logger) error {
 	old := tx.Bucket(bucketV0Announcements)
 	if old == nil {
 		return nil
@@ -633,7 +653,7 @@ func TestMigrationFromV0(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.db")
 	writeV0(t, path)
 	o := testOptions()
-	o.schema = schema{version: 1, migrations: []migration{0: migrateV0}}
+	o.schema = schema{version: 2, migrations: []migration{0: migrateV0, 1: indexAnnouncements}}
 
 	logger, logs := newLogger()
 	s, err := open(path, logger, o)
@@ -652,7 +672,9 @@ func TestMigrationFromV0(t *testing.T) {
 	if len(st.Replicas) != 0 || st.Alerting != nil {
 		t.Fatalf("migrated state has extra data: %+v", st)
 	}
-	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("new", 4)}}) // buckets of v1 exist
+	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("new", 4)}}) // buckets of v2 exist
+	// The index was built: retracting a migrated announcement by ID works.
+	mustApply(t, s, Batch{DeleteAnnouncements: []string{"mmm"}})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -660,15 +682,15 @@ func TestMigrationFromV0(t *testing.T) {
 		t.Errorf("no migration log line:\n%s", logs)
 	}
 
-	// The file is now version 1 without the old bucket, and reopening does
+	// The file is now version 2 without the old bucket, and reopening does
 	// not migrate again.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = db.View(func(tx *bolt.Tx) error {
-		if v, ok := schemaVersion(tx); !ok || v != 1 {
-			t.Errorf("schema version %d %v, want 1", v, ok)
+		if v, ok := schemaVersion(tx); !ok || v != 2 {
+			t.Errorf("schema version %d %v, want 2", v, ok)
 		}
 		if tx.Bucket(bucketV0Announcements) != nil {
 			t.Error("old bucket still there")
@@ -682,7 +704,7 @@ func TestMigrationFromV0(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := ids(mustLoad(t, s).Announcements); got != "zzz-oldest@1 mmm@2 aaa-newest@3 new@4" {
+	if got := ids(mustLoad(t, s).Announcements); got != "zzz-oldest@1 aaa-newest@3 new@4" {
 		t.Fatalf("after reopen: %s", got)
 	}
 	if strings.Contains(logs.String(), "migrated") {
@@ -698,7 +720,7 @@ func TestMigrationIsAtomic(t *testing.T) {
 	o := testOptions()
 	o.schema = schema{version: 2, migrations: []migration{
 		migrateV0,
-		func(*bolt.Tx) error { return errors.New("boom") },
+		func(*bolt.Tx, *slog.Logger) error { return errors.New("boom") },
 	}}
 	s, err := open(path, discard(), o)
 	if err == nil {
@@ -732,5 +754,130 @@ func TestOpenOSErrorIsNotCorruption(t *testing.T) {
 	}
 	if c := corruptFiles(t, path); len(c) != 0 {
 		t.Fatalf("moved aside: %v", c)
+	}
+}
+
+// writeV1 builds a schema version 1 file by hand: announcements keyed by
+// Seq without the ID index. It holds two announcements with one ID (which
+// version 1 never wrote, but a damaged or edited file may hold).
+func writeV1(t *testing.T, path string) *State {
+	t.Helper()
+	want := &State{
+		Announcements: []Announcement{ann("a", 1), ann("b", 2), ann("c", 5), ann("", 6)},
+		Replicas:      replicaFixtures(),
+		Alerting:      &Alerting{Status: messages.Sick, Escalate: 2},
+	}
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+		ab, _ := tx.CreateBucket(bucketAnnouncements)
+		rb, _ := tx.CreateBucket(bucketReplicas)
+		lb, _ := tx.CreateBucket(bucketAlerting)
+		for _, a := range append([]Announcement{ann("c", 3)}, want.Announcements...) { // c@3: an older duplicate
+			v, _ := json.Marshal(a)
+			if err := ab.Put(seqKey(a.Seq), v); err != nil {
+				return err
+			}
+		}
+		for _, r := range want.Replicas {
+			k, _ := replicaKey(r.Key)
+			v, _ := json.Marshal(r)
+			if err := rb.Put(k, v); err != nil {
+				return err
+			}
+		}
+		v, _ := json.Marshal(want.Alerting)
+		return lb.Put(alertingKey, v)
+	})
+	return want
+}
+
+func TestMigrationFromV1IndexesAnnouncements(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	want := writeV1(t, path)
+	logger, logs := newLogger()
+	s, err := open(path, logger, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustLoad(t, s)
+	if ids(got.Announcements) != ids(want.Announcements) || !reflect.DeepEqual(byKey(got.Replicas), byKey(want.Replicas)) || !reflect.DeepEqual(got.Alerting, want.Alerting) {
+		t.Fatalf("migrated state: %s, %d replicas, %+v", ids(got.Announcements), len(got.Replicas), got.Alerting)
+	}
+	for _, want := range []string{"migrated store", "from_schema_version=1", "to_schema_version=2", "dropped an announcement with the ID of a later one"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	// Announcements are found by ID through the index.
+	mustApply(t, s, Batch{DeleteAnnouncements: []string{"c", ""}, PutAnnouncements: []Announcement{ann("a", 9)}})
+	if got := ids(mustLoad(t, s).Announcements); got != "b@2 a@9" {
+		t.Fatalf("after changes: %s", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening verifies the index and does not migrate again.
+	before := readFile(t, path)
+	logger, logs = newLogger()
+	s, err = open(path, logger, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if strings.Contains(logs.String(), "migrated") || len(corruptFiles(t, path)) != 0 {
+		t.Fatalf("reopen migrated again or found the file corrupt:\n%s", logs)
+	}
+	if !bytes.Equal(before, readFile(t, path)) {
+		t.Fatal("reopening the migrated file changed it")
+	}
+}
+
+// TestAnnouncementChangesTouchOneRecord: publishing or retracting one
+// announcement does not read the others; a stored announcement whose value
+// no longer decodes is not in the way.
+func TestAnnouncementChangesTouchOneRecord(t *testing.T) {
+	t.Parallel()
+	s, err := openBolt(filepath.Join(t.TempDir(), "vigil.db"), discard(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var b Batch
+	for i := range 50 {
+		b.PutAnnouncements = append(b.PutAnnouncements, ann(fmt.Sprint("old-", i), uint64(i+1)))
+	}
+	mustApply(t, s, b)
+	// Spoil every stored value but one: version 1 decoded them all to find
+	// an ID, and failed.
+	if err := s.(*boltStore).h.db.Update(func(tx *bolt.Tx) error {
+		ab := tx.Bucket(bucketAnnouncements)
+		for i := range 49 {
+			if err := ab.Put(seqKey(uint64(i+1)), []byte("not json")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("new", 100)}})
+	mustApply(t, s, Batch{DeleteAnnouncements: []string{"new", "old-49"}})
+	mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("newer", 101)}, DeleteAnnouncements: []string{"old-3"}})
+	var left []string
+	_ = s.(*boltStore).h.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAnnouncementIDs).ForEach(func(k, _ []byte) error {
+			left = append(left, string(k[1:]))
+			return nil
+		})
+	})
+	if len(left) != 49 || !slices.Contains(left, "newer") || slices.Contains(left, "old-3") || slices.Contains(left, "old-49") {
+		t.Fatalf("index holds %d ids: %v", len(left), left)
 	}
 }

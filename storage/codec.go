@@ -9,9 +9,8 @@ import (
 )
 
 // Values are stored as JSON (the struct tags of Announcement, Replica and
-// Alerting); keys are binary. Both implementations go through this file,
-// so the in-memory store returns exactly what the bbolt store would after
-// a restart: times keep their instant but not their monotonic reading or
+// Alerting); keys are binary. What Load returns is what went through this
+// file: times keep their instant but not their monotonic reading or
 // Location (UTC stays UTC), strings that are not valid UTF-8 come back with
 // U+FFFD in place of the bad bytes (except replica keys, which are taken
 // from the binary key and round-trip byte for byte).
@@ -47,7 +46,7 @@ func replicaKey(k messages.ReplicaKey) ([]byte, error) {
 		b = append(b, s...)
 	}
 	if len(b) > maxKeySize {
-		return nil, fmt.Errorf("storage: replica key %q is too long (%d bytes encoded, max %d)", k.String(), len(b), maxKeySize)
+		return nil, fmt.Errorf("key is %d bytes encoded, max %d", len(b), maxKeySize)
 	}
 	return b, nil
 }
@@ -75,9 +74,15 @@ func parseReplicaKey(b []byte) (messages.ReplicaKey, error) {
 // the whole store undecodable at the next start.
 func validStatus(what string, s messages.Status) error {
 	if s > messages.Dead {
-		return fmt.Errorf("storage: %s has invalid status %d", what, uint8(s))
+		return fmt.Errorf("%s has invalid status %d", what, uint8(s))
 	}
 	return nil
+}
+
+// announcementIDKey is the key of an announcement in the ID index: a zero
+// byte, then the ID (so that the empty ID is a key too).
+func announcementIDKey(id string) []byte {
+	return append(append(make([]byte, 0, 1+len(id)), 0), id...)
 }
 
 // kv is one encoded record.
@@ -88,7 +93,7 @@ type kv struct {
 }
 
 // encodedBatch is a Batch with every key and value encoded, so that
-// encoding errors are found before anything is written.
+// records that cannot be stored are found before anything is written.
 type encodedBatch struct {
 	putAnnouncements    []kv
 	deleteAnnouncements []string
@@ -97,47 +102,71 @@ type encodedBatch struct {
 	alerting            []byte // nil: leave alone
 }
 
-func encodeBatch(b Batch) (*encodedBatch, error) {
+func (e *encodedBatch) empty() bool {
+	return len(e.putAnnouncements) == 0 && len(e.deleteAnnouncements) == 0 &&
+		len(e.putReplicas) == 0 && len(e.deleteReplicas) == 0 && e.alerting == nil
+}
+
+// encodeBatch encodes b. Records that cannot be stored are left out and
+// returned as rejected; deleting a record whose key is too long to exist
+// is a no-op, as deleting any unknown record is.
+func encodeBatch(b Batch) (*encodedBatch, []RejectedRecord) {
 	e := &encodedBatch{deleteAnnouncements: b.DeleteAnnouncements}
+	var rejected []RejectedRecord
 	for _, a := range b.PutAnnouncements {
+		if n := len(announcementIDKey(a.ID)); n > maxKeySize {
+			rejected = append(rejected, RejectedRecord{Kind: "announcement", ID: a.ID,
+				Err: fmt.Errorf("id is %d bytes, max %d", len(a.ID), maxKeySize-1)})
+			continue
+		}
 		v, err := json.Marshal(a)
 		if err != nil {
-			return nil, fmt.Errorf("storage: encode announcement %q: %w", a.ID, err)
+			rejected = append(rejected, RejectedRecord{Kind: "announcement", ID: a.ID, Err: err})
+			continue
 		}
 		e.putAnnouncements = append(e.putAnnouncements, kv{key: seqKey(a.Seq), value: v, id: a.ID})
 	}
 	for _, r := range b.PutReplicas {
 		k, err := replicaKey(r.Key)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			err = validStatus("replica", r.Status)
 		}
-		if err := validStatus("replica "+r.Key.String(), r.Status); err != nil {
-			return nil, err
+		var v []byte
+		if err == nil {
+			v, err = json.Marshal(r)
 		}
-		v, err := json.Marshal(r)
 		if err != nil {
-			return nil, fmt.Errorf("storage: encode replica %s: %w", r.Key, err)
+			rejected = append(rejected, RejectedRecord{Kind: "replica", Replica: r.Key, Err: err})
+			continue
 		}
 		e.putReplicas = append(e.putReplicas, kv{key: k, value: v})
 	}
 	for _, rk := range b.DeleteReplicas {
-		k, err := replicaKey(rk)
-		if err != nil {
-			return nil, err
+		if k, err := replicaKey(rk); err == nil {
+			e.deleteReplicas = append(e.deleteReplicas, k)
 		}
-		e.deleteReplicas = append(e.deleteReplicas, k)
 	}
 	if b.Alerting != nil {
-		if err := validStatus("alerting", b.Alerting.Status); err != nil {
-			return nil, err
+		err := validStatus("alerting", b.Alerting.Status)
+		var v []byte
+		if err == nil {
+			v, err = json.Marshal(b.Alerting)
 		}
-		v, err := json.Marshal(b.Alerting)
 		if err != nil {
-			return nil, fmt.Errorf("storage: encode alerting: %w", err)
+			rejected = append(rejected, RejectedRecord{Kind: "alerting", Err: err})
+		} else {
+			e.alerting = v
 		}
-		e.alerting = v
 	}
-	return e, nil
+	return e, rejected
+}
+
+// stateBatch is the batch that writes all of st into an empty store.
+func stateBatch(st *State) Batch {
+	if st == nil {
+		return Batch{}
+	}
+	return Batch{PutAnnouncements: st.Announcements, PutReplicas: st.Replicas, Alerting: st.Alerting}
 }
 
 // decodeAnnouncement decodes a stored announcement. The key is

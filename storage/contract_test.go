@@ -241,40 +241,102 @@ func bigBatch(n int) Batch {
 	return b
 }
 
-func TestContractBatchAtomicity(t *testing.T) {
-	bad := []struct {
+// TestContractBadRecordsAreLeftOut: a record that cannot be stored is
+// left out and reported; the rest of its batch is stored exactly as if it
+// had not been in it.
+func TestContractBadRecordsAreLeftOut(t *testing.T) {
+	long := strings.Repeat("x", maxKeySize)
+	cases := []struct {
 		name string
-		edit func(*Batch)
+		// edit spoils one record; drop removes it instead.
+		edit, drop func(*Batch)
+		// kind of the rejected record ("" when nothing is rejected).
+		kind string
 	}{
-		{"invalid replica status", func(b *Batch) { b.PutReplicas[len(b.PutReplicas)-1].Status = 9 }},
-		{"unencodable time", func(b *Batch) { b.PutAnnouncements[3].Date = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
-		{"replica key too long", func(b *Batch) { b.PutReplicas[5].Key.Replica = strings.Repeat("x", maxKeySize) }},
-		{"delete key too long", func(b *Batch) {
-			b.DeleteReplicas = []messages.ReplicaKey{{Probe: strings.Repeat("x", maxKeySize)}}
-		}},
-		{"invalid alerting status", func(b *Batch) { b.Alerting = &Alerting{Status: 200} }},
+		{"invalid replica status",
+			func(b *Batch) { b.PutReplicas[len(b.PutReplicas)-1].Status = 9 },
+			func(b *Batch) { b.PutReplicas = b.PutReplicas[:len(b.PutReplicas)-1] }, "replica"},
+		{"unencodable time",
+			func(b *Batch) { b.PutAnnouncements[3].Date = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+			func(b *Batch) { b.PutAnnouncements = append(b.PutAnnouncements[:3:3], b.PutAnnouncements[4:]...) }, "announcement"},
+		{"replica key too long",
+			func(b *Batch) { b.PutReplicas[5].Key.Replica = long },
+			func(b *Batch) { b.PutReplicas = append(b.PutReplicas[:5:5], b.PutReplicas[6:]...) }, "replica"},
+		{"announcement id too long",
+			func(b *Batch) { b.PutAnnouncements[2].ID = long },
+			func(b *Batch) { b.PutAnnouncements = append(b.PutAnnouncements[:2:2], b.PutAnnouncements[3:]...) }, "announcement"},
+		{"invalid alerting status",
+			func(b *Batch) { b.Alerting = &Alerting{Status: 200} },
+			func(b *Batch) { b.Alerting = nil }, "alerting"},
+		{"deleting a key too long to exist is a no-op",
+			func(b *Batch) {
+				b.DeleteReplicas = append(b.DeleteReplicas, messages.ReplicaKey{Probe: long})
+				b.DeleteAnnouncements = append(b.DeleteAnnouncements, long+"x")
+			},
+			func(*Batch) {}, ""},
 	}
+	for _, tc := range cases {
+		forEachImpl(t, func(t *testing.T, s Store) {
+			t.Log(tc.name)
+			ref := impls[0].open(t)
+			defer ref.Close()
+			// Both start from the same state; s gets the spoilt batch,
+			// ref the batch without the spoilt record.
+			for _, st := range []Store{s, ref} {
+				mustApply(t, st, bigBatch(500))
+			}
+			spoilt, clean := bigBatch(600), bigBatch(600)
+			for _, b := range []*Batch{&spoilt, &clean} {
+				b.DeleteAnnouncements = []string{"ann-0"}
+				b.DeleteReplicas = []messages.ReplicaKey{bigBatch(1).PutReplicas[0].Key}
+				b.Alerting = &Alerting{Status: messages.Dead}
+			}
+			tc.edit(&spoilt)
+			tc.drop(&clean)
+			err := s.Apply(context.Background(), spoilt)
+			var rej *RejectedError
+			switch {
+			case tc.kind == "" && err != nil:
+				t.Fatalf("%s: Apply: %v", tc.name, err)
+			case tc.kind != "" && !errors.As(err, &rej):
+				t.Fatalf("%s: Apply: %v, want a *RejectedError", tc.name, err)
+			case tc.kind != "" && (len(rej.Records) != 1 || rej.Records[0].Kind != tc.kind):
+				t.Fatalf("%s: rejected %+v, want one %s", tc.name, rej.Records, tc.kind)
+			}
+			if err != nil && len(err.Error()) > 1000 {
+				t.Errorf("%s: error message is %d bytes long", tc.name, len(err.Error()))
+			}
+			mustApply(t, ref, clean)
+			if got, want := mustLoad(t, s), mustLoad(t, ref); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: stored state differs from the batch without the bad record", tc.name)
+			}
+		})
+	}
+}
+
+// TestContractOversizedReplicaID: one push replica with an id far over the
+// key limit does not keep the other changes of its batch from the disk.
+func TestContractOversizedReplicaID(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, s Store) {
-		// One Apply with many items: all of it is visible.
-		big := bigBatch(500)
-		mustApply(t, s, big)
+		huge := messages.ReplicaKey{Probe: "push", Node: "host", Replica: strings.Repeat("r", 40<<10)}
+		b := Batch{Alerting: &Alerting{Status: messages.Sick, Escalate: 2}}
+		for i := range 10 {
+			b.PutReplicas = append(b.PutReplicas, Replica{Key: messages.ReplicaKey{Probe: "push", Node: "host", Replica: fmt.Sprint("worker-", i)},
+				Status: messages.Healthy, Updated: at(int64(i)), Position: uint64(i)})
+		}
+		b.PutReplicas = append(b.PutReplicas[:5:5], append([]Replica{{Key: huge, Status: messages.Healthy}}, b.PutReplicas[5:]...)...)
+		err := s.Apply(context.Background(), b)
+		var rej *RejectedError
+		if !errors.As(err, &rej) || len(rej.Records) != 1 || rej.Records[0].Replica != huge {
+			t.Fatalf("Apply: %v, want the huge replica rejected", err)
+		}
+		t.Logf("Apply: %v", err)
 		st := mustLoad(t, s)
-		if len(st.Replicas) != 500 || len(st.Announcements) != 50 || st.Alerting == nil || st.Alerting.Escalate != 3 {
-			t.Fatalf("after big batch: %d replicas, %d announcements, alerting %+v", len(st.Replicas), len(st.Announcements), st.Alerting)
+		if len(st.Replicas) != 10 || st.Alerting == nil || st.Alerting.Escalate != 2 {
+			t.Fatalf("stored %d replicas and alerting %+v, want the 10 good replicas and the alerting state", len(st.Replicas), st.Alerting)
 		}
-		// A batch with one bad item changes nothing at all.
-		for _, tc := range bad {
-			b := bigBatch(600)
-			b.DeleteAnnouncements = []string{"ann-0"}
-			b.Alerting = &Alerting{Status: messages.Dead}
-			tc.edit(&b)
-			if err := s.Apply(context.Background(), b); err == nil {
-				t.Fatalf("%s: Apply succeeded", tc.name)
-			}
-			if after := mustLoad(t, s); !reflect.DeepEqual(after, st) {
-				t.Fatalf("%s: a failed batch changed the state", tc.name)
-			}
-		}
+		// And later batches are not affected by it.
+		mustApply(t, s, Batch{PutReplicas: b.PutReplicas[:1]})
 	})
 }
 

@@ -25,11 +25,15 @@ import (
 // binary (ErrSchemaTooNew) or one that cannot be migrated
 // (ErrSchemaTooOld), a bbolt file that is not a vigil store, and OS errors
 // such as permissions.
-func Open(path string, logger *slog.Logger) (Store, error) {
+//
+// Damage done to the file after it was opened is the store's to notice
+// (ErrDamaged, Health) and the caller's to repair with Rebuild, which moves
+// the file aside the same way as "<path>.damaged-<UTC timestamp>".
+func Open(path string, logger *slog.Logger) (Repairable, error) {
 	return open(path, logger, defaultOptions())
 }
 
-func open(path string, logger *slog.Logger, o options) (Store, error) {
+func open(path string, logger *slog.Logger, o options) (Repairable, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -37,7 +41,7 @@ func open(path string, logger *slog.Logger, o options) (Store, error) {
 	if err == nil || !errors.Is(err, ErrCorrupt) {
 		return s, err
 	}
-	aside, mvErr := moveAside(path, o.now())
+	aside, mvErr := moveAside(path, "corrupt", o.now())
 	if mvErr != nil {
 		logger.Error("store is corrupt and could not be moved aside", "path", path, "error", err, "move_err", mvErr)
 		return nil, fmt.Errorf("store %s: %w (moving it aside failed: %v)", path, err, mvErr)
@@ -51,10 +55,11 @@ func open(path string, logger *slog.Logger, o options) (Store, error) {
 	return s, nil
 }
 
-// moveAside renames path to "<path>.corrupt-<UTC timestamp>", adding a
-// counter if that name is taken, and syncs the directory.
-func moveAside(path string, now time.Time) (string, error) {
-	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+// moveAside renames path to "<path>.<why>-<UTC timestamp>", adding a
+// counter if that name is taken, and syncs the directory. It never
+// replaces an existing file.
+func moveAside(path, why string, now time.Time) (string, error) {
+	base := path + "." + why + "-" + now.UTC().Format("20060102T150405Z")
 	for i := 0; ; i++ {
 		aside := base
 		if i > 0 {

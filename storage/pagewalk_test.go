@@ -23,7 +23,7 @@ func TestVerifyAcceptsHealthyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	db := s.(*boltStore).db
+	h := s.(*boltStore).h
 	r := rand.New(rand.NewPCG(7, 7))
 	key := func(i int) messages.ReplicaKey {
 		return messages.ReplicaKey{Probe: fmt.Sprintf("p%d", i%5), Node: fmt.Sprintf("n%d", i%11), Replica: fmt.Sprintf("https://replica-%d.example.com/a/rather/long/health/check/path", i)}
@@ -63,8 +63,11 @@ func TestVerifyAcceptsHealthyFiles(t *testing.T) {
 		if err := s.Apply(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
-		if err := verifyStructure(db); err != nil {
+		if err := verifyStructure(h.db); err != nil {
 			t.Fatalf("round %d: healthy file rejected: %v", round, err)
+		}
+		if err := h.view(verifyAnnouncementIndex); err != nil {
+			t.Fatalf("round %d: announcement index: %v", round, err)
 		}
 	}
 }

@@ -13,6 +13,13 @@
 //     "<path>.corrupt-<UTC timestamp>" and replaced by an empty store.
 //   - OpenBolt: the same file without the recovery.
 //
+// Both return a store that also implements Repairable: it checks before
+// and after every write that its file is still the one it opened and is
+// whole, and fails (ErrDamaged) instead of writing to a damaged or
+// replaced file; Health reports that, and Rebuild starts a fresh file from
+// the caller's state. A record that cannot be stored is left out of its
+// batch (RejectedError) instead of failing the whole batch.
+//
 // The bbolt layout and its schema versioning are described in schema.go.
 package storage
 
@@ -32,6 +39,38 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// Repairable is a Store that can tell whether it still works and start
+// over from the state its caller holds. The stores Open and OpenBolt
+// return implement it.
+type Repairable interface {
+	Store
+	// Health returns nil while the store can read and write, ErrClosed
+	// after Close, and otherwise an error wrapping ErrDamaged that says
+	// what happened to the file. It checks the file (a few stat calls and
+	// one read of its two meta pages), never waits for a running write,
+	// and is safe to call often (readiness probes).
+	Health() error
+	// Rebuild makes the store hold exactly st (nil is an empty state),
+	// which the caller vouches for: it is the authority over whatever the
+	// file holds. On a healthy store the contents are replaced in one
+	// transaction and moved is "". On a damaged one, whatever is at the
+	// store's path is renamed to "<path>.damaged-<UTC timestamp>" (moved;
+	// "" when nothing was there), a new file is created at the path, st is
+	// written to it, and the store is healthy again. On error the store
+	// stays as it was (damaged) and Rebuild may be called again. Records
+	// of st that cannot be stored are left out and reported with a
+	// *RejectedError, as by Apply; the store is healthy then.
+	Rebuild(ctx context.Context, st *State) (moved string, err error)
+}
+
+// MaxReplicaIDBytes is the longest replica id, in bytes, that the server
+// accepts from push reporters (the Reporter API answers 400 above it).
+// Stored keys hold the probe, node and replica ids and bbolt caps keys at
+// 32 KiB; with this cap on the one id that clients choose, a report can
+// never make a key the store has to reject. The store itself only rejects
+// keys over bbolt's limit, record by record (RejectedError).
+const MaxReplicaIDBytes = 1024
 
 // State is everything a store holds.
 type State struct {

@@ -13,8 +13,9 @@ import (
 )
 
 // New opens an empty store in tb's temporary directory; it is closed when
-// the test ends.
-func New(tb testing.TB) storage.Store {
+// the test ends. It is the server's store, so it also implements
+// storage.Repairable (Health, Rebuild); its path is tb.TempDir()/state.db.
+func New(tb testing.TB) storage.Repairable {
 	tb.Helper()
 	s, err := storage.OpenBolt(filepath.Join(tb.TempDir(), "state.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
