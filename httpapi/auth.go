@@ -12,8 +12,8 @@ import (
 
 // Authentication (spec §7.2). The reporter and Manager APIs take the
 // token as the password of Basic auth, with any username (clients send an
-// empty one); /metrics takes its token as a Bearer token or as a Basic
-// password. Tokens are compared in constant time (as SHA-256 sums, so the
+// empty one); /metrics and the MCP endpoint take theirs as a Bearer token
+// or as a Basic password. Tokens are compared in constant time (as SHA-256 sums, so the
 // length does not leak either), and read per request from the current site
 // configuration, so a reload changes them at once.
 
@@ -59,9 +59,10 @@ func (s *Server) basicAuth(token func(*siteConfig) tokenChecker) echo.Middleware
 	}
 }
 
-// metricsAuthorized tells whether a /metrics request may be answered:
-// always without a token, else with it as a Bearer token or Basic password.
-func metricsAuthorized(t *tokenChecker, header string) bool {
+// tokenAuthorized tells whether a request to a route with an optional
+// token (/metrics, MCP) may be answered: always without a token, else with
+// it as a Bearer token or Basic password.
+func tokenAuthorized(t *tokenChecker, header string) bool {
 	if t == nil {
 		return true
 	}

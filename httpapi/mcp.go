@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/labstack/echo/v5"
@@ -17,10 +14,23 @@ import (
 	"github.com/vigil-go/vigil/messages"
 )
 
-// MCP endpoint (spec §7.7): Streamable HTTP with stateful sessions, one
-// read-only tool returning the /status/report structure. No authentication,
-// as in the original. server.mcp_server turns it on and off, also on a
-// reload.
+// MCP endpoint (spec §7.7): Streamable HTTP, one read-only tool returning
+// the /status/report structure. server.mcp_server turns it on and off, also
+// on a reload.
+//
+// The endpoint is stateless: it hands out no Mcp-Session-Id, and each POST
+// is answered by a session that lives only as long as that request. The
+// original keeps a session per initialize, and so would we; but the
+// endpoint is public, and sessions an unauthenticated client can open at
+// will are memory and goroutines it can grow without bound. A read-only
+// tool needs no session: clients either carry no session id (the MCP
+// specification makes it optional) or send none when the server gave none.
+// GET (a server-to-client stream) and DELETE (ending a session) are
+// answered 405, as the specification allows.
+//
+// An optional token (siteConfig.mcpAuth) protects the endpoint like the
+// metrics token: a request must carry it as a Bearer token (or a Basic
+// password); otherwise 401.
 const (
 	// MCPPath is where the MCP endpoint is served (a trailing slash is
 	// removed by the path normalisation before routing).
@@ -33,27 +43,19 @@ const (
 	mcpInstructions    = "Vigil MCP Server. Use this server to get the status report of all Vigil Status Page services and nodes."
 	mcpToolDescription = "Returns all Vigil Status Page services and nodes and reports their status (healthy, sick, dead)"
 
-	// mcpSessionTimeout closes a session that has received no request for
-	// that long, so that clients which never send DELETE do not keep their
-	// session in memory for the life of the process. A client whose session
-	// expired gets 404 and starts a new one, as the MCP specification says.
-	mcpSessionTimeout = 30 * time.Minute
+	// mcpRealm is announced on a refused MCP request.
+	mcpRealm = `Bearer realm="mcp"`
 )
 
-// mcpEndpoint is the MCP endpoint of one Server, built once: its sessions
-// outlive configuration reloads (only turning MCP off closes them).
-type mcpEndpoint struct {
-	handler http.Handler
-	closer  *mcpSessionCloser
-}
-
-// newMCPEndpoint builds the endpoint (served while the site configuration
-// enables MCP).
-func (s *Server) newMCPEndpoint() *mcpEndpoint {
+// newMCPHandler builds the endpoint's handler (served while the site
+// configuration enables MCP). It holds no per-client state.
+func (s *Server) newMCPHandler() http.Handler {
 	srv := s.newMCPServer()
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
-		Logger:         s.logger.With("component", "mcp"),
-		SessionTimeout: mcpSessionTimeout,
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
+		Stateless: true,
+		Logger:    s.logger.With("component", "mcp"),
+		// A JSON-RPC request is small; the SDK would read up to 4 MiB.
+		MaxRequestBodyBytes: MaxBodyBytes,
 		// The SDK's DNS-rebinding guard answers 403 to a request that
 		// reaches a loopback listener with a non-loopback Host header, which
 		// is exactly what a reverse proxy on the same host sends (TLS is
@@ -61,23 +63,24 @@ func (s *Server) newMCPEndpoint() *mcpEndpoint {
 		// public /status/report, so the guard protects nothing here.
 		DisableLocalhostProtection: true,
 	})
-	closer := &mcpSessionCloser{srv: srv}
-	return &mcpEndpoint{handler: closer.wrap(h), closer: closer}
 }
 
 // serveMCP answers POST, GET and DELETE of MCPPath (the methods of the
 // Streamable HTTP transport) while MCP is on; otherwise the path is an
-// empty 404, as are other methods.
+// empty 404, as are other methods. With an MCP token, a request without it
+// gets 401.
 func (s *Server) serveMCP(c *echo.Context) error {
-	if !s.site.Load().mcp {
+	site := s.site.Load()
+	if !site.mcp {
 		return c.NoContent(http.StatusNotFound)
 	}
-	s.mcp.handler.ServeHTTP(c.Response(), c.Request())
+	if !tokenAuthorized(site.mcpAuth, c.Request().Header.Get("Authorization")) {
+		c.Response().Header().Set("WWW-Authenticate", mcpRealm)
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	s.mcp.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
-
-// closeSessions ends every open MCP session (MCP turned off).
-func (m *mcpEndpoint) closeSessions() { m.closer.closeAll() }
 
 // newMCPServer builds the MCP server: tools capability only, one tool.
 func (s *Server) newMCPServer() *mcp.Server {
@@ -143,74 +146,5 @@ func nonNullArrays(s *jsonschema.Schema) {
 	nonNullArrays(s.Items)
 	for _, p := range s.Properties {
 		nonNullArrays(p)
-	}
-}
-
-// mcpSessionCloser closes every MCP session when the HTTP server that serves
-// them shuts down. Sessions hold long-lived SSE responses (the client's GET
-// stream), which http.Server.Shutdown neither ends nor waits for past the
-// graceful timeout; closing the sessions ends those responses, so shutdown
-// drains promptly. The *http.Server is taken from the request context, and
-// the hook is registered once per server (Serve builds a new one each run).
-type mcpSessionCloser struct {
-	srv    *mcp.Server
-	hooked atomic.Pointer[http.Server]
-
-	// mu guards inflight and closing: the cancel functions of MCP requests
-	// being served, and whether the server is shutting down.
-	mu       sync.Mutex
-	inflight map[*int]context.CancelFunc
-	closing  map[*http.Server]bool
-}
-
-func (m *mcpSessionCloser) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hs, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
-		if hs != nil && m.hooked.Load() != hs && m.hooked.Swap(hs) != hs {
-			hs.RegisterOnShutdown(func() { m.shutdown(hs) })
-		}
-		// Every MCP request runs under a context that shutdown cancels, so
-		// a stream that started just as the server began to stop ends too;
-		// requests arriving after that are refused.
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		key := new(int)
-		m.mu.Lock()
-		if m.closing[hs] {
-			m.mu.Unlock()
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		if m.inflight == nil {
-			m.inflight = map[*int]context.CancelFunc{}
-		}
-		m.inflight[key] = cancel
-		m.mu.Unlock()
-		defer func() {
-			m.mu.Lock()
-			delete(m.inflight, key)
-			m.mu.Unlock()
-		}()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// shutdown closes every session and cancels every MCP request in flight.
-func (m *mcpSessionCloser) shutdown(hs *http.Server) {
-	m.mu.Lock()
-	if m.closing == nil {
-		m.closing = map[*http.Server]bool{}
-	}
-	m.closing[hs] = true
-	for _, cancel := range m.inflight {
-		cancel()
-	}
-	m.mu.Unlock()
-	m.closeAll()
-}
-
-func (m *mcpSessionCloser) closeAll() {
-	for ss := range m.srv.Sessions() {
-		_ = ss.Close()
 	}
 }

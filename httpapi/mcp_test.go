@@ -1,17 +1,19 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/testkit"
 )
 
 const mcpTestTimeout = 10 * time.Second
@@ -97,8 +100,8 @@ func TestMCPGetReport(t *testing.T) {
 			defer cancel()
 			cs := mcpConnect(ctx, t, ts.URL+path, false)
 			defer func() { _ = cs.Close() }()
-			if cs.ID() == "" {
-				t.Fatal("no Mcp-Session-Id: the session is not stateful")
+			if cs.ID() != "" {
+				t.Fatalf("Mcp-Session-Id %q: the endpoint is meant to be stateless", cs.ID())
 			}
 
 			init := cs.InitializeResult()
@@ -283,9 +286,11 @@ func TestMCPDisabledIs404(t *testing.T) {
 	}
 }
 
-// TestMCPRawSession drives the transport by hand: session header, SSE
-// answer, a Host header a reverse proxy would send, DELETE, other methods.
-func TestMCPRawSession(t *testing.T) {
+// TestMCPRawStateless drives the transport by hand: no session header, an
+// SSE answer, a Host header a reverse proxy would send, a tool call
+// without initialize before it, and the methods a stateless endpoint
+// refuses.
+func TestMCPRawStateless(t *testing.T) {
 	ts := httptest.NewServer(mcpTestServer(newSwapSnapshots(mcpSnapshot())).Handler())
 	defer ts.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
@@ -296,9 +301,8 @@ func TestMCPRawSession(t *testing.T) {
 	resp := mcpPost(ctx, t, url, "status.example.com", "", mcpInitBody)
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	session := resp.Header.Get("Mcp-Session-Id")
-	if resp.StatusCode != http.StatusOK || session == "" {
-		t.Fatalf("initialize: %d session %q body %q", resp.StatusCode, session, body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("initialize: %d session %q body %q", resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("initialize content type %q", ct)
@@ -307,36 +311,33 @@ func TestMCPRawSession(t *testing.T) {
 		t.Fatalf("initialize answer %s", body)
 	}
 
-	resp = mcpPost(ctx, t, url+"/", "", session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	resp = mcpPost(ctx, t, url+"/", "", "", `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("initialized notification: %d", resp.StatusCode)
 	}
 
-	resp = mcpPost(ctx, t, url, "", session, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_report","arguments":{}}}`)
+	resp = mcpPost(ctx, t, url, "", "", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_report","arguments":{}}}`)
 	body, _ = io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"structuredContent":{"health":"dead"`)) {
 		t.Fatalf("tools/call: %d %s", resp.StatusCode, body)
 	}
 
-	del, _ := http.NewRequestWithContext(ctx, http.MethodDelete, url+"/", nil)
-	del.Header.Set("Mcp-Session-Id", session)
-	dresp, err := http.DefaultClient.Do(del)
-	if err != nil {
-		t.Fatal(err)
+	// No server-to-client stream and no session to end: 405, at once.
+	for _, m := range []string{http.MethodGet, http.MethodDelete} {
+		req, _ := http.NewRequestWithContext(ctx, m, url, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Body.Close()
+		if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+			t.Fatalf("%s %s: %d Allow %q, want 405 Allow POST", m, url, r.StatusCode, r.Header.Get("Allow"))
+		}
 	}
-	_ = dresp.Body.Close()
-	if dresp.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE: %d", dresp.StatusCode)
-	}
-	resp = mcpPost(ctx, t, url, "", session, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("POST on a deleted session: %d, want 404", resp.StatusCode)
-	}
-
-	// (OPTIONS is answered 204 by the router on every route, not only here.)
+	// Other methods are not routed at all.
 	for _, m := range []string{http.MethodPut, http.MethodPatch, http.MethodHead} {
 		req, _ := http.NewRequestWithContext(ctx, m, url, nil)
 		r, err := http.DefaultClient.Do(req)
@@ -350,70 +351,135 @@ func TestMCPRawSession(t *testing.T) {
 	}
 }
 
-// TestMCPShutdownEndsStreams checks that Serve's graceful shutdown is not
-// held up by an open server-to-client SSE stream: the sessions are closed
-// when the HTTP server shuts down.
-func TestMCPShutdownEndsStreams(t *testing.T) {
-	addrs := make(chan net.Addr, 1)
-	s := New(Options{Addr: "127.0.0.1:0", Snapshots: newSwapSnapshots(mcpSnapshot()), Version: "1",
-		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second, MCP: true,
-		Listening: func(a net.Addr) { addrs <- a }})
-	serveCtx, stop := context.WithCancel(t.Context())
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(serveCtx) }()
-
+// TestMCPToken: with a token, a request without it (or with another) is
+// refused before the transport sees it; an SDK client sending it as a
+// Bearer token works.
+func TestMCPToken(t *testing.T) {
+	o := testOptions(mcpSnapshot())
+	o.MCP, o.MCPToken = true, "ask-me"
+	s := New(o)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
 	defer cancel()
-	var url string
-	select {
-	case a := <-addrs:
-		url = "http://" + a.String() + "/mcp/probes"
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	case <-ctx.Done():
-		t.Fatal("server did not start")
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer nope", 401}, {basic("", "nope"), 401}, {"Bearer ask-me", 200}, {basic("", "ask-me"), 200}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+MCPPath, strings.NewReader(mcpInitBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Authorization %q: %d, want %d", tc.auth, resp.StatusCode, tc.want)
+		}
+		if tc.want == 401 && (resp.Header.Get("WWW-Authenticate") != `Bearer realm="mcp"` || len(body) != 0) {
+			t.Errorf("Authorization %q: WWW-Authenticate %q, body %q", tc.auth, resp.Header.Get("WWW-Authenticate"), body)
+		}
 	}
-	// The client's own standalone stream is opened asynchronously; open it
-	// here instead, to know it is established before shutting down.
-	cs := mcpConnect(ctx, t, url, true)
-	defer func() { _ = cs.Close() }()
 
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Mcp-Session-Id", cs.ID())
-	req.Header.Set("Mcp-Protocol-Version", cs.InitializeResult().ProtocolVersion)
-	resp, err := http.DefaultClient.Do(req)
+	client := mcp.NewClient(&mcp.Implementation{Name: "vigil-test", Version: "0"}, nil)
+	hc := &http.Client{Transport: bearer{token: "ask-me"}}
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: ts.URL + MCPPath, HTTPClient: hc, MaxRetries: -1}, nil)
 	if err != nil {
+		t.Fatalf("connect with the token: %v", err)
+	}
+	defer func() { _ = cs.Close() }()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: MCPToolName})
+	if err != nil {
+		t.Fatalf("get_report with the token: %v", err)
+	}
+	checkReportResult(t, res, BuildReport(mcpSnapshot(), s.site.Load().page))
+}
+
+// bearer adds a Bearer token to every request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMCPInitializeFloodHoldsNoState sends 2,000 bare initialize requests,
+// as an unauthenticated client may, and checks that they leave nothing
+// behind: the goroutine count returns to where it was once the client's
+// connections are closed, and the tool still answers an SDK client.
+func TestMCPInitializeFloodHoldsNoState(t *testing.T) {
+	const requests, workers = 2000, 4
+	s := mcpTestServer(newSwapSnapshots(mcpSnapshot()))
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer client.CloseIdleConnections()
+	post := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+MCPPath, strings.NewReader(mcpInitBody))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("initialize: %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := post(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("GET stream: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	client.CloseIdleConnections()
+	settled := func() int {
+		runtime.GC()
+		return runtime.NumGoroutine()
 	}
-	streamEnded := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, bufio.NewReader(resp.Body))
-		close(streamEnded)
-	}()
+	before := settled()
 
-	start := time.Now()
-	stop()
-	select {
-	case err := <-served:
-		if err != nil && err != context.Canceled {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		// The graceful timeout is 30 s; net/http may still wait up to 5 s
-		// for a connection the client opened but has not used yet (its
-		// "new" state), so 10 s proves the open stream did not hold it.
-		t.Fatal("Serve still draining after 10s: the SSE stream held the shutdown")
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= requests {
+				if err := post(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
 	}
-	select {
-	case <-streamEnded:
-	case <-time.After(5 * time.Second):
-		t.Fatal("SSE stream still open after shutdown")
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
-	t.Logf("shutdown took %v", time.Since(start))
+	client.CloseIdleConnections()
+	// A few goroutines of closing connections may still be on their way
+	// out; a session per request would leave thousands.
+	const slack = 20
+	testkit.Eventually(t, 10*time.Second, func() bool { return settled() <= before+slack },
+		"%d goroutines after %d initialize requests, %d before", runtime.NumGoroutine(), requests, before)
+
+	cs := mcpConnect(ctx, t, ts.URL+MCPPath, false)
+	defer func() { _ = cs.Close() }()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: MCPToolName})
+	if err != nil {
+		t.Fatalf("get_report after the flood: %v", err)
+	}
+	checkReportResult(t, res, BuildReport(mcpSnapshot(), s.site.Load().page))
 }

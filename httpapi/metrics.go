@@ -8,13 +8,13 @@ import (
 
 // serveMetrics answers GET /metrics with the Prometheus handler while the
 // configuration enables metrics (else 404). With a metrics token, a
-// request must carry it (metricsAuthorized); otherwise it gets 401.
+// request must carry it (tokenAuthorized); otherwise it gets 401.
 func (s *Server) serveMetrics(c *echo.Context) error {
 	site := s.site.Load()
 	if s.metrics == nil || !site.metrics {
 		return c.NoContent(http.StatusNotFound)
 	}
-	if !metricsAuthorized(site.metricsAuth, c.Request().Header.Get("Authorization")) {
+	if !tokenAuthorized(site.metricsAuth, c.Request().Header.Get("Authorization")) {
 		c.Response().Header().Set("WWW-Authenticate", metricsRealm)
 		return c.NoContent(http.StatusUnauthorized)
 	}

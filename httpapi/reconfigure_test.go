@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
@@ -144,17 +146,17 @@ func TestReconfigure(t *testing.T) {
 		t.Errorf("%d API requests counted after the reload, want 4", got)
 	}
 
-	// MCP on: a session opens. Off again: 404, and the session is closed.
+	// MCP on: a client connects and calls the tool. Off again: 404.
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
 	defer cancel()
 	cs := mcpConnect(ctx, t, ts.URL+MCPPath, true)
 	defer func() { _ = cs.Close() }()
-	s.Reconfigure(siteTestConfig(func(c *config.Config) { c.Server.MetricsEnabled = false }))
-	if n := sessions(s); n != 0 {
-		t.Fatalf("%d MCP sessions left open with MCP off", n)
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: MCPToolName}); err != nil {
+		t.Fatalf("get_report with MCP on: %v", err)
 	}
+	s.Reconfigure(siteTestConfig(func(c *config.Config) { c.Server.MetricsEnabled = false }))
 	for _, path := range []string{MCPPath, "/metrics"} {
 		if rec := authed(t, h, http.MethodPost, path, "Bearer t1"); rec.Code != 404 || rec.Body.Len() != 0 {
 			t.Errorf("POST %s when off: %d %q", path, rec.Code, rec.Body.String())
@@ -164,15 +166,6 @@ func TestReconfigure(t *testing.T) {
 		t.Errorf("metrics when off: %d", rec.Code)
 	}
 	mustContain(t, do(t, h, http.MethodGet, "/").Body.String(), "<title>Acme Status</title>")
-}
-
-// sessions counts the open MCP sessions.
-func sessions(s *Server) int {
-	n := 0
-	for range s.mcp.closer.srv.Sessions() {
-		n++
-	}
-	return n
 }
 
 // A new site configuration is rendered at the next step, inside the

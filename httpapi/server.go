@@ -57,8 +57,8 @@ type Page struct {
 
 // Server is the HTTP service. What a configuration reload may change is
 // one immutable siteConfig, swapped whole by Reconfigure; everything else
-// (the routes, the renderer and its cache, the MCP sessions, the
-// actors' doors) lives as long as the Server.
+// (the routes, the renderer and its cache, the MCP handler, the actors'
+// doors) lives as long as the Server.
 type Server struct {
 	addr      string
 	snapshots Snapshots
@@ -82,7 +82,7 @@ type Server struct {
 	metrics  http.Handler
 	ready    Readiness
 	observer RequestObserver
-	mcp      *mcpEndpoint
+	mcp      http.Handler
 
 	// pageTmpl renders the status page (page.go).
 	pageTmpl *template.Template
@@ -113,8 +113,9 @@ type Options struct {
 	ReporterToken, ManagerToken string
 	// MCP serves the MCP endpoint at MCPPath.
 	MCP bool
-	// MetricsToken, when set, protects /metrics.
-	MetricsToken string
+	// MetricsToken, when set, protects /metrics; MCPToken, when set,
+	// protects the MCP endpoint.
+	MetricsToken, MCPToken string
 
 	// Reporter serves the reporter API (spec §7.4); nil: 404.
 	Reporter Reporter
@@ -157,7 +158,7 @@ func New(o Options) *Server {
 	}
 	s.site.Store(o.site())
 	s.views = newRenderer(o.Snapshots, s.site.Load, s.logger, s.publicViews())
-	s.mcp = s.newMCPEndpoint()
+	s.mcp = s.newMCPHandler()
 	s.echo = s.routes()
 	return s
 }
@@ -180,8 +181,8 @@ func (s *Server) String() string { return "web " + s.addr }
 //     most MaxBodyBytes).
 //   - WriteTimeout 30 s: from the end of the headers to the end of the
 //     response; the largest prepared page goes out compressed, so only a
-//     client slower than a few KB/s hits it. MCP streams are exempt (they
-//     stay open while the session lives).
+//     client slower than a few KB/s hits it. MCP answers are single
+//     responses too (the endpoint is stateless, mcp.go).
 //   - IdleTimeout 60 s: a keep-alive connection with no new request is
 //     closed.
 //   - MaxHeaderBytes 32 KiB: request line and headers together (net/http
@@ -232,21 +233,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			return nil
 		},
 	}
-	err = sc.Start(ctx, http.HandlerFunc(s.serveHTTP))
+	err = sc.Start(ctx, s.echo)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return ctx.Err()
-}
-
-// serveHTTP is the listener's handler: the routes, with the connection
-// deadlines lifted for MCP streams.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if cleanSlashes(r.URL.Path) == MCPPath {
-		// An MCP stream lives as long as its session, not one request.
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Time{})
-		_ = rc.SetWriteDeadline(time.Time{})
-	}
-	s.echo.ServeHTTP(w, r)
 }

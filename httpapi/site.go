@@ -17,7 +17,9 @@ type siteConfig struct {
 	assetsDir string
 	// reporterAuth and managerAuth check the APIs' Basic-auth passwords.
 	reporterAuth, managerAuth tokenChecker
-	mcp                       bool
+	// mcp serves the MCP endpoint; mcpAuth, when set, checks its token.
+	mcp     bool
+	mcpAuth *tokenChecker
 	// metrics serves /metrics (when the Server has a metrics handler);
 	// metricsAuth, when set, checks its token.
 	metrics     bool
@@ -35,8 +37,16 @@ func siteOf(cfg *config.Config) *siteConfig {
 		page:     Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
 		branding: cfg.Branding, assetsDir: assets,
 		reporterToken: cfg.Server.ReporterToken, managerToken: cfg.Server.ManagerToken,
-		mcp: cfg.Server.MCPServer, metrics: cfg.Server.MetricsEnabled, metricsToken: cfg.Server.MetricsToken,
+		mcp: cfg.Server.MCPServer, mcpToken: mcpTokenOf(cfg),
+		metrics: cfg.Server.MetricsEnabled, metricsToken: cfg.Server.MetricsToken,
 	})
+}
+
+// mcpTokenOf is the MCP endpoint's token in cfg: none, as long as the
+// configuration has no key for one (the endpoint is then public, as in the
+// original).
+func mcpTokenOf(*config.Config) string {
+	return ""
 }
 
 // site gives the first site configuration of a Server: from Config when
@@ -48,17 +58,17 @@ func (o *Options) site() *siteConfig {
 	return newSite(siteFields{
 		page: o.Page, branding: o.Branding, assetsDir: o.AssetsDir,
 		reporterToken: o.ReporterToken, managerToken: o.ManagerToken,
-		mcp: o.MCP, metrics: true, metricsToken: o.MetricsToken,
+		mcp: o.MCP, mcpToken: o.MCPToken, metrics: true, metricsToken: o.MetricsToken,
 	})
 }
 
 // siteFields are the settings a siteConfig is made of.
 type siteFields struct {
-	page                                      Page
-	branding                                  config.Branding
-	assetsDir                                 string
-	reporterToken, managerToken, metricsToken string
-	mcp, metrics                              bool
+	page                                                Page
+	branding                                            config.Branding
+	assetsDir                                           string
+	reporterToken, managerToken, metricsToken, mcpToken string
+	mcp, metrics                                        bool
 }
 
 func newSite(f siteFields) *siteConfig {
@@ -67,33 +77,36 @@ func newSite(f siteFields) *siteConfig {
 		reporterAuth: newTokenChecker(f.reporterToken), managerAuth: newTokenChecker(f.managerToken),
 		mcp: f.mcp, metrics: f.metrics,
 	}
-	if f.metricsToken != "" {
-		m := newTokenChecker(f.metricsToken)
-		c.metricsAuth = &m
-	}
+	c.metricsAuth = optionalToken(f.metricsToken)
+	c.mcpAuth = optionalToken(f.mcpToken)
 	return c
 }
 
+// optionalToken is the checker of a token that may be unset (nil then).
+func optionalToken(token string) *tokenChecker {
+	if token == "" {
+		return nil
+	}
+	t := newTokenChecker(token)
+	return &t
+}
+
 // Reconfigure moves the running server to cfg, which config.Load has
-// validated: branding and page names, the assets directory, the API tokens,
-// MCP and metrics on or off. It cannot fail, so a transactional reload
+// validated: branding and page names, the assets directory, the API,
+// metrics and MCP tokens, MCP and metrics on or off. It cannot fail, so a transactional reload
 // calls it last, once everything that can fail has succeeded.
 //
 // The new settings apply to every request that starts after it returns
 // (tokens included); requests in flight finish with the old ones. The
-// renderer, its cache and its counters, the page entity tags' boot id, the
-// routes and the MCP sessions stay; the prepared views are rendered again
-// at once, and a read that arrives before that rendering waits for it (at
-// most VisibleWait), so the next page shows the new branding. Turning MCP
-// off closes the sessions open then. server.inet is not applied (a new
-// address needs a restart). Calls must not overlap (reloads are
+// renderer, its cache and its counters, the page entity tags' boot id and
+// the routes stay; the prepared views are rendered again at once, and a
+// read that arrives before that rendering waits for it (at most
+// VisibleWait), so the next page shows the new branding. server.inet is
+// not applied (a new address needs a restart). Calls must not overlap (reloads are
 // serialised).
 func (s *Server) Reconfigure(cfg *config.Config) {
 	next := siteOf(cfg)
 	next.epoch = s.epochs.Add(1)
-	prev := s.site.Swap(next)
+	s.site.Store(next)
 	s.views.expectSite(next.epoch)
-	if prev.mcp && !next.mcp {
-		s.mcp.closeSessions()
-	}
 }
