@@ -140,13 +140,14 @@ type alertList struct {
 }
 
 // alertsOf lists the dead and the sick replicas of a snapshot, in store
-// order (both lists present, possibly empty).
+// order (both lists present, possibly empty); replica ids are shown with
+// their URL secrets masked (messages.RedactURL).
 func alertsOf(snap *messages.Snapshot) alertList {
 	out := alertList{Dead: []alertEntry{}, Sick: []alertEntry{}}
 	for _, p := range snap.Probes {
 		for _, n := range p.Nodes {
 			for _, r := range n.Replicas {
-				e := alertEntry{Probe: p.ID, Node: n.ID, Replica: r.ID}
+				e := alertEntry{Probe: p.ID, Node: n.ID, Replica: messages.RedactURL(r.ID)}
 				switch r.Status {
 				case messages.Dead:
 					out.Dead = append(out.Dead, e)

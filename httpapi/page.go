@@ -334,7 +334,7 @@ func nodeCard(n *messages.NodeSnapshot) nodeView {
 			rv.Class = r.Status.String()
 		}
 		if n.RevealReplicaName {
-			rv.Name = r.ID
+			rv.Name = messages.RedactURL(r.ID)
 		}
 		if r.Status != messages.Healthy && r.Err != "" {
 			rv.Notes = append(rv.Notes, r.Err)

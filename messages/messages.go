@@ -89,7 +89,3 @@ type ProbeResult struct {
 type ReplicaKey struct {
 	Probe, Node, Replica string
 }
-
-// String renders the key as "probe:node:replica", the form used in
-// notifications.
-func (k ReplicaKey) String() string { return k.Probe + ":" + k.Node + ":" + k.Replica }

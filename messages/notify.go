@@ -65,3 +65,17 @@ func (n Notification) HighPriority(i int) bool {
 func FormatTS(t time.Time) string {
 	return t.UTC().Format("15:04:05") + " UTC+00:00"
 }
+
+// Redacted returns n with the URL secrets of its replicas masked
+// (RedactURL), as notifiers must show them; n is not changed.
+func (n Notification) Redacted() Notification {
+	if n.Replicas == nil {
+		return n
+	}
+	reps := make([]string, len(n.Replicas))
+	for i, r := range n.Replicas {
+		reps[i] = RedactURL(r)
+	}
+	n.Replicas = reps
+	return n
+}

@@ -6,9 +6,13 @@
 // 1 sick, 2 dead (one series per replica, node, service and the page), so
 // alerts can use thresholds (`vigil_node_status >= 2`) and dashboards can
 // show the worst value over time.
+//
+// The replica label is the replica id with its URL secrets masked
+// (messages.RedactURL): /metrics is public unless metrics_token is set.
 package metrics
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,12 +127,50 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(serviceDesc, prometheus.GaugeValue, float64(p.Status), p.ID)
 		for _, n := range p.Nodes {
 			ch <- prometheus.MustNewConstMetric(nodeDesc, prometheus.GaugeValue, float64(n.Status), p.ID, n.ID)
-			for _, r := range n.Replicas {
-				ch <- prometheus.MustNewConstMetric(replicaDesc, prometheus.GaugeValue, float64(r.Status), p.ID, n.ID, r.ID)
+			labels := replicaLabels(n.Replicas)
+			for i, r := range n.Replicas {
+				ch <- prometheus.MustNewConstMetric(replicaDesc, prometheus.GaugeValue, float64(r.Status), p.ID, n.ID, labels[i])
 				if r.HasLatency {
-					ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.GaugeValue, r.Latency.Seconds(), p.ID, n.ID, r.ID)
+					ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.GaugeValue, r.Latency.Seconds(), p.ID, n.ID, labels[i])
 				}
 			}
 		}
 	}
+}
+
+// replicaLabels gives the replica label of each replica of one node: its
+// id with URL secrets masked. Ids that differ only in what is masked
+// (https://host/?key=a and ?key=b) would make one label twice, which
+// fails the whole scrape; the later ones get " (2)", " (3)"… in node
+// order.
+func replicaLabels(reps []messages.ReplicaSnapshot) []string {
+	labels := make([]string, len(reps))
+	masked := false
+	for i := range reps {
+		labels[i] = messages.RedactURL(reps[i].ID)
+		masked = masked || labels[i] != reps[i].ID
+	}
+	if !masked || len(reps) < 2 {
+		return labels
+	}
+	seen := make(map[string]bool, len(labels))
+	for _, l := range labels {
+		seen[l] = true
+	}
+	taken := make(map[string]bool, len(labels))
+	for i, l := range labels {
+		if !taken[l] {
+			taken[l] = true
+			continue
+		}
+		for n := 2; ; n++ {
+			alt := l + " (" + strconv.Itoa(n) + ")"
+			if !seen[alt] && !taken[alt] {
+				labels[i] = alt
+				taken[alt] = true
+				break
+			}
+		}
+	}
+	return labels
 }

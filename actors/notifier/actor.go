@@ -113,8 +113,10 @@ func (a *Actor) Serve(ctx context.Context) error {
 }
 
 // deliver tries up to Attempts times; after a partial failure only the
-// recipients that failed are tried again.
+// recipients that failed are tried again. The provider gets the replicas
+// with their URL secrets masked, whatever it builds from them.
 func (a *Actor) deliver(ctx context.Context, n messages.Notification) error {
+	n = n.Redacted()
 	var only []int
 	wait := a.opt.Backoff
 	var err error

@@ -50,7 +50,7 @@ func NewICMP(r config.Replica, m config.Metrics, privileged bool, logger *slog.L
 		resolveIn:  dead,
 		wait:       min(MaxICMPWait, dead),
 		sickAt:     m.PollDelaySick,
-		logger:     logger.With("replica", r.ID),
+		logger:     logger.With("replica", messages.RedactURL(r.ID)),
 	}
 }
 

@@ -183,7 +183,7 @@ func (a *Actor) logResult(ctx context.Context, res messages.ProbeResult) {
 		return
 	}
 	a.logger.LogAttrs(ctx, slog.LevelDebug, "probe result", slog.String("actor", "replica"),
-		slog.String("probe", a.key.Probe), slog.String("node", a.key.Node), slog.String("replica", a.key.Replica),
+		slog.String("probe", a.key.Probe), slog.String("node", a.key.Node), slog.String("replica", messages.RedactURL(a.key.Replica)),
 		slog.String("status", res.Status.String()), slog.Duration("latency", res.Latency), slog.String("error", res.Err))
 }
 

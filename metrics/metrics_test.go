@@ -1,0 +1,62 @@
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-go/vigil/messages"
+)
+
+// scrape serves m's registry once and returns the exposition text.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	h := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d %s", rec.Code, body)
+	}
+	return string(body)
+}
+
+// Replica labels carry the replica URL without its credentials; replicas
+// whose ids differ only in masked parts still get a series each.
+func TestReplicaLabelsHideSecrets(t *testing.T) {
+	snap := &messages.Snapshot{Status: messages.Dead, Probes: []messages.ProbeSnapshot{{
+		ID: "web", Status: messages.Dead, Nodes: []*messages.NodeSnapshot{{
+			ID: "api", Status: messages.Dead, Replicas: []messages.ReplicaSnapshot{
+				{ID: "https://admin:hunter2@api.example.com/health", Status: messages.Healthy, HasLatency: true, Latency: 20 * time.Millisecond},
+				{ID: "https://api.example.com/health?api_key=sekret1", Status: messages.Dead},
+				{ID: "https://api.example.com/health?api_key=sekret2", Status: messages.Sick, HasLatency: true, Latency: time.Second},
+				{ID: "tcp://db.example.com:5432", Status: messages.Healthy},
+			},
+		}},
+	}}}
+	m := New()
+	m.WatchSnapshots(func() *messages.Snapshot { return snap })
+	out := scrape(t, m)
+	for _, secret := range []string{"hunter2", "sekret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("metrics show %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{
+		`vigil_replica_status{node="api",replica="https://admin:***@api.example.com/health",service="web"} 0`,
+		`vigil_replica_latency_seconds{node="api",replica="https://admin:***@api.example.com/health",service="web"} 0.02`,
+		`vigil_replica_status{node="api",replica="https://api.example.com/health?api_key=***",service="web"} 2`,
+		`vigil_replica_status{node="api",replica="https://api.example.com/health?api_key=*** (2)",service="web"} 1`,
+		`vigil_replica_latency_seconds{node="api",replica="https://api.example.com/health?api_key=*** (2)",service="web"} 1`,
+		`vigil_replica_status{node="api",replica="tcp://db.example.com:5432",service="web"} 0`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+}
