@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Reporter delivers reporter API requests to the node actors. Each call
@@ -30,6 +31,15 @@ type Reporter interface {
 
 // MaxBodyBytes caps reporter and manager request bodies.
 const MaxBodyBytes = 1 << 20
+
+// maxIDBytes caps, in bytes, the replica id of a report and the probe and
+// node ids of a reporter API path (400 above it): ids are kept in memory,
+// shown and stored per replica, and a client chooses the replica id; the
+// store's limit keeps every key it is given storable.
+const maxIDBytes = storage.MaxReplicaIDBytes
+
+// errIDTooLong answers a probe or node id in the path over maxIDBytes.
+var errIDTooLong = fmt.Errorf("probe and node ids must be at most %d bytes long", maxIDBytes)
 
 // report handles POST /reporter/<probe>/<node> (spec §7.4): the body
 // becomes a messages.Report for the node actor, whose answer becomes the
@@ -49,6 +59,9 @@ func (s *Server) report(c *echo.Context) error {
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
 	}
+	if len(segs[1]) > maxIDBytes || len(segs[2]) > maxIDBytes {
+		return c.String(http.StatusBadRequest, errIDTooLong.Error())
+	}
 	ctx := c.Request().Context()
 	visible := make(chan uint64, 1)
 	m.Visible = visible
@@ -67,6 +80,11 @@ func (s *Server) flush(c *echo.Context) error {
 	segs, ok := pathSegments(c, 4)
 	if !ok {
 		return c.NoContent(http.StatusNotFound)
+	}
+	// The replica id is not capped here: one stored before the cap existed
+	// can still be flushed.
+	if len(segs[1]) > maxIDBytes || len(segs[2]) > maxIDBytes {
+		return c.String(http.StatusBadRequest, errIDTooLong.Error())
 	}
 	ctx := c.Request().Context()
 	visible := make(chan uint64, 1)
@@ -154,7 +172,8 @@ func readJSONBody(c *echo.Context) ([]byte, int, error) {
 // parseReport validates a reporter body with the original's rules: replica
 // (string) and interval (non-negative integer) required; load {cpu, ram}
 // numbers >= 0 (checked first); health one of healthy/sick/dead; null is
-// absent; load wins over health; neither is an error.
+// absent; load wins over health; neither is an error. It also caps the
+// replica id at maxIDBytes.
 func parseReport(body []byte) (messages.Report, error) {
 	var m messages.Report
 	var fields map[string]json.RawMessage
@@ -181,6 +200,9 @@ func parseReport(body []byte) (messages.Report, error) {
 	raw, ok := present("replica")
 	if !ok || json.Unmarshal(raw, &m.Replica) != nil {
 		return m, errors.New("replica must be a string")
+	}
+	if len(m.Replica) > maxIDBytes {
+		return m, fmt.Errorf("replica must be at most %d bytes long (got %d)", maxIDBytes, len(m.Replica))
 	}
 	raw, ok = present("interval")
 	if !ok {

@@ -266,3 +266,34 @@ func TestReporterFlushURLReplicaID(t *testing.T) {
 		}
 	}
 }
+
+// Replica ids, and the probe and node ids in the path, are held to
+// maxIDBytes (counted in bytes, not characters).
+func TestReporterIDLimits(t *testing.T) {
+	h := newReporterHarness(t, 0)
+	auth := basic("", reporterToken)
+	body := func(id string) string { return `{"replica":"` + id + `","interval":30,"load":{"cpu":0.1,"ram":0.1}}` }
+	const p = "/reporter/relay/socket-client/"
+	atLimit := strings.Repeat("r", maxIDBytes)
+	long := strings.Repeat("x", maxIDBytes+1)
+	for _, tc := range []struct {
+		name     string
+		r        req
+		want     int
+		bodyPart string
+	}{
+		{"replica at the limit", req{"POST", p, auth, "application/json", body(atLimit)}, 200, ""},
+		{"replica one byte over", req{"POST", p, auth, "application/json", body(atLimit + "r")}, 400, "replica must be at most 1024 bytes"},
+		{"replica of 40 KB", req{"POST", p, auth, "application/json", body(strings.Repeat("r", 40<<10))}, 400, "replica must be at most 1024 bytes"},
+		{"replica over in bytes", req{"POST", p, auth, "application/json", body(strings.Repeat("é", 513))}, 400, "replica must be at most 1024 bytes"},
+		{"long probe", req{"POST", "/reporter/" + long + "/socket-client/", auth, "application/json", body("a")}, 400, "at most 1024 bytes"},
+		{"long node", req{"POST", "/reporter/relay/" + long, auth, "application/json", body("a")}, 400, "at most 1024 bytes"},
+		{"flush with a long node", req{"DELETE", "/reporter/relay/" + long + "/a", auth, "", ""}, 400, "at most 1024 bytes"},
+		{"long ids unauthenticated", req{"POST", "/reporter/relay/" + long, "", "application/json", body(long)}, 401, ""},
+	} {
+		rec := h.do(tc.r)
+		if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.bodyPart) {
+			t.Errorf("%s: %d %.200q, want %d with %q", tc.name, rec.Code, rec.Body.String(), tc.want, tc.bodyPart)
+		}
+	}
+}
