@@ -1,6 +1,9 @@
 package messages
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // NotificationKind says why a notification is sent.
 type NotificationKind uint8
@@ -27,10 +30,45 @@ func (k NotificationKind) String() string {
 	return "unknown"
 }
 
+// ParseNotificationKind parses a wire name (startup, changed or reminder).
+func ParseNotificationKind(s string) (NotificationKind, error) {
+	for k := Startup; k <= Reminder; k++ {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return Startup, fmt.Errorf("unknown notification kind %q", s)
+}
+
+// MarshalText encodes the wire name; a kind without one is an error, so
+// that it cannot be stored and then fail to load.
+func (k NotificationKind) MarshalText() ([]byte, error) {
+	if k > Reminder {
+		return nil, fmt.Errorf("unknown notification kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText decodes the wire name.
+func (k *NotificationKind) UnmarshalText(b []byte) error {
+	v, err := ParseNotificationKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
 // Notification is one alert to deliver.
 // Sent by: the state actor. Received by: every notifier actor, through its
 // bounded mailbox.
 type Notification struct {
+	// ID names this notification: the same value on every notifier, every
+	// attempt and, for one kept in the outbox, after a restart; a new
+	// notification never reuses one (not even in a later process). Empty
+	// for notifications the state actor did not make (then nothing is
+	// acknowledged).
+	ID     string
 	Kind   NotificationKind
 	Status Status
 	// Replicas lists the dead replicas as "probe:node:replica" in order
@@ -79,3 +117,19 @@ func (n Notification) Redacted() Notification {
 	n.Replicas = reps
 	return n
 }
+
+// NotificationDelivered says that a notifier is done with a notification:
+// it was delivered, or the notifier does not send that kind (a
+// reminders_only notifier and a change). The state actor then clears that
+// notifier's outbox slot if it still holds this notification (same ID); a
+// newer notification in the slot stays.
+// Sent by: notifier actors. Received by: the state actor, on its Delivered
+// channel.
+type NotificationDelivered struct {
+	// Notifier is the notifier's kind, e.g. "webhook".
+	Notifier string
+	// ID is the Notification's ID.
+	ID string
+}
+
+func (NotificationDelivered) stateMessage() {}

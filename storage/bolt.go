@@ -375,6 +375,9 @@ func readState(tx *bolt.Tx) (*State, error) {
 		return nil, err
 	}
 	st.Alerting = a
+	if st.Outbox, err = readOutbox(tx); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -494,7 +497,7 @@ func applyBatch(tx *bolt.Tx, e *encodedBatch) error {
 			return err
 		}
 	}
-	return nil
+	return applyOutbox(tx, e)
 }
 
 // putAnnouncement stores a under its Seq and indexes its ID, replacing the

@@ -100,11 +100,14 @@ type encodedBatch struct {
 	putReplicas         []kv
 	deleteReplicas      [][]byte
 	alerting            []byte // nil: leave alone
+	putOutbox           []kv
+	deleteOutbox        [][]byte
 }
 
 func (e *encodedBatch) empty() bool {
 	return len(e.putAnnouncements) == 0 && len(e.deleteAnnouncements) == 0 &&
-		len(e.putReplicas) == 0 && len(e.deleteReplicas) == 0 && e.alerting == nil
+		len(e.putReplicas) == 0 && len(e.deleteReplicas) == 0 && e.alerting == nil &&
+		len(e.putOutbox) == 0 && len(e.deleteOutbox) == 0
 }
 
 // encodeBatch encodes b. Records that cannot be stored are left out and
@@ -158,6 +161,7 @@ func encodeBatch(b Batch) (*encodedBatch, []RejectedRecord) {
 			e.alerting = v
 		}
 	}
+	rejected = encodeOutbox(b, e, rejected)
 	return e, rejected
 }
 
@@ -166,7 +170,7 @@ func stateBatch(st *State) Batch {
 	if st == nil {
 		return Batch{}
 	}
-	return Batch{PutAnnouncements: st.Announcements, PutReplicas: st.Replicas, Alerting: st.Alerting}
+	return Batch{PutAnnouncements: st.Announcements, PutReplicas: st.Replicas, Alerting: st.Alerting, PutOutbox: st.Outbox}
 }
 
 // decodeAnnouncement decodes a stored announcement. The key is

@@ -16,6 +16,7 @@ import (
 //	announcement_ids  0x00 + ID → Seq key of that announcement (version 2)
 //	replicas          replicaKey(probe, node, replica) → Replica as JSON
 //	alerting          "state" → Alerting as JSON
+//	outbox            notifier kind → OutboxEntry as JSON (see outbox.go)
 //
 // Every announcement has exactly one entry in announcement_ids, so that
 // publishing or retracting one announcement reads and writes only its own
@@ -31,7 +32,7 @@ var (
 	keySchemaVersion = []byte("schema_version")
 
 	// dataBuckets are the buckets of the current layout besides meta.
-	dataBuckets = [][]byte{bucketAnnouncements, bucketAnnouncementIDs, bucketReplicas, bucketAlerting}
+	dataBuckets = [][]byte{bucketAnnouncements, bucketAnnouncementIDs, bucketReplicas, bucketAlerting, bucketOutbox}
 )
 
 // migration upgrades the layout by one version inside the opening

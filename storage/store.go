@@ -80,6 +80,9 @@ type State struct {
 	Replicas []Replica
 	// Alerting is nil when never saved.
 	Alerting *Alerting
+	// Outbox holds the undelivered notifications, at most one per
+	// notifier, in notifier order.
+	Outbox []OutboxEntry
 }
 
 // Announcement is one published announcement.
@@ -129,10 +132,15 @@ type Batch struct {
 	DeleteReplicas      []messages.ReplicaKey
 	// Alerting replaces the stored alerting state when not nil.
 	Alerting *Alerting
+	// PutOutbox replaces the outbox slot of each entry's notifier;
+	// DeleteOutbox empties the slots of these notifiers (after the puts).
+	PutOutbox    []OutboxEntry
+	DeleteOutbox []string
 }
 
 // Empty reports whether the batch changes nothing.
 func (b Batch) Empty() bool {
 	return len(b.PutAnnouncements) == 0 && len(b.DeleteAnnouncements) == 0 &&
-		len(b.PutReplicas) == 0 && len(b.DeleteReplicas) == 0 && b.Alerting == nil
+		len(b.PutReplicas) == 0 && len(b.DeleteReplicas) == 0 && b.Alerting == nil &&
+		len(b.PutOutbox) == 0 && len(b.DeleteOutbox) == 0
 }

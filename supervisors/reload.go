@@ -152,8 +152,10 @@ func (t *Tree) registerNotifierCounters() {
 		t.Metrics.AddCounters(
 			metrics.Counter{Name: "vigil_notifications_delivered_total", Help: "Notifications delivered, by notifier.", Labels: l,
 				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Delivered })},
-			metrics.Counter{Name: "vigil_notifications_failed_total", Help: "Notifications dropped after every attempt failed, by notifier.", Labels: l,
+			metrics.Counter{Name: "vigil_notifications_failed_total", Help: "Delivery attempts that failed, by notifier.", Labels: l,
 				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Failed })},
+			metrics.Counter{Name: "vigil_notifications_superseded_total", Help: "Notifications replaced by a newer one before they were delivered, by notifier.", Labels: l,
+				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Superseded })},
 			metrics.Counter{Name: "vigil_notification_retries_total", Help: "Delivery attempts retried, by notifier.", Labels: l,
 				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Retried })},
 		)

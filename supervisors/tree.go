@@ -126,6 +126,9 @@ type Tree struct {
 	notes       map[string]*notifierUnit
 	counted     map[string]bool
 	live        atomic.Pointer[map[string]*notifier.Actor]
+	// delivered carries the notifier actors' delivery reports to the
+	// state actor (its outbox), across reloads.
+	delivered chan messages.NotificationDelivered
 	// icmpOnce guards icmpPrivileged: the ICMP socket kind is detected
 	// (and logged) once per tree, which lives as long as the process.
 	icmpOnce       sync.Once
@@ -210,6 +213,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	t := &Tree{
 		deps: deps, logger: logger, Metrics: deps.Metrics, Router: &RouterSwitch{}, queueCounts: &queue.Counters{},
 		services: map[string]*serviceUnit{}, notes: map[string]*notifierUnit{}, counted: map[string]bool{},
+		delivered: make(chan messages.NotificationDelivered, state.DeliveredSize),
 	}
 	t.Root = suture.New("vigil", t.spec())
 	t.notifiers = suture.New("notifiers", t.spec())
@@ -231,7 +235,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		t.store.Add(t.writer)
 	}
 	t.Published = &state.Published{}
-	opts := state.Options{Subscribers: notes.mailboxes}
+	opts := state.Options{Subscribers: notes.mailboxes, Delivered: t.delivered}
 	if t.writer != nil { // a nil *persist.Writer must stay a nil interface
 		opts.Store, opts.Writer = deps.Store, t.writer
 	}
@@ -296,10 +300,11 @@ func (t *Tree) buildNotifiers(cfg *config.Config) ([]providers.Built, error) {
 
 // notifierPlan is the notifier actors a configuration needs, by kind: the
 // running ones whose section did not change, and new ones built but not
-// started; mailboxes are all of theirs, in registry order.
+// started; mailboxes are all of theirs, with their kinds, in registry
+// order.
 type notifierPlan struct {
 	units     map[string]*notifierUnit
-	mailboxes []chan messages.Notification
+	mailboxes []state.Subscriber
 }
 
 // planNotifiers decides which notifier actors to keep and builds the new
@@ -311,11 +316,12 @@ func (t *Tree) planNotifiers(cfg *config.Config, built []providers.Built) notifi
 		fp := notifierFP(cfg, kind)
 		u, ok := t.notes[kind]
 		if !ok || u.fp != fp {
-			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: t.deps.NotifierBackoff}, t.logger)
+			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: t.deps.NotifierBackoff,
+				Delivered: t.delivered}, t.logger)
 			u = &notifierUnit{fp: fp, actor: a}
 		}
 		p.units[kind] = u
-		p.mailboxes = append(p.mailboxes, u.actor.Mailbox())
+		p.mailboxes = append(p.mailboxes, state.Subscriber{Kind: kind, Mailbox: u.actor.Mailbox()})
 	}
 	return p
 }

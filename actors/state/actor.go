@@ -2,8 +2,10 @@ package state
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -63,12 +65,22 @@ type Writer interface {
 	Write(ctx context.Context, b storage.Batch, reply chan<- error) error
 }
 
+// Subscriber is one notifier actor as the state actor sees it.
+type Subscriber struct {
+	// Kind is the notifier's kind ("webhook"…): its outbox slot.
+	Kind string
+	// Mailbox receives every notification, and what the notifier's outbox
+	// slot holds when the actor starts or the notifiers change.
+	Mailbox chan messages.Notification
+}
+
 // Actor is the central state actor. See the package documentation.
 type Actor struct {
 	cfg          *config.Config
 	inbox        chan messages.StateMessage
+	delivered    chan messages.NotificationDelivered
 	published    *Published
-	subscribers  []chan messages.Notification
+	subscribers  []Subscriber
 	logger       *slog.Logger
 	publishEvery time.Duration
 	store        Loader
@@ -77,6 +89,10 @@ type Actor struct {
 	// startupSent survives restarts of Serve: the startup notification goes
 	// out once per process, not once per internal restart.
 	startupSent atomic.Bool
+	// idPrefix (random per Actor) and idSeq make notification IDs that no
+	// other notification of this or any other process has.
+	idPrefix string
+	idSeq    atomic.Uint64
 	// control carries prepared configuration reloads (rare); unbuffered, so
 	// a delivered one is held by the actor.
 	control chan *Reconfiguration
@@ -88,10 +104,13 @@ type Options struct {
 	InboxSize int
 	// PublishEvery bounds the publication rate (default DefaultPublishEvery).
 	PublishEvery time.Duration
-	// Subscribers are the notifier mailboxes; each receives every
-	// notification. When one is full its oldest entry is dropped (and
+	// Subscribers are the notifier actors; each receives every
+	// notification. When a mailbox is full its oldest entry is dropped (and
 	// counted) to make room: the newest status matters most.
-	Subscribers []chan messages.Notification
+	Subscribers []Subscriber
+	// Delivered is where the notifier actors report deliveries (see
+	// messages.NotificationDelivered); nil makes one (Delivered returns it).
+	Delivered chan messages.NotificationDelivered
 	// Store, when set, is loaded at the top of every Serve.
 	Store Loader
 	// Writer, when set, receives every change to persist; it must write to
@@ -113,9 +132,14 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 	if published.p.Load() == nil {
 		published.store(NewModel(cfg).Snapshot())
 	}
+	if opt.Delivered == nil {
+		opt.Delivered = make(chan messages.NotificationDelivered, DeliveredSize)
+	}
 	return &Actor{
 		cfg:          cfg,
 		inbox:        make(chan messages.StateMessage, opt.InboxSize),
+		delivered:    opt.Delivered,
+		idPrefix:     rand.Text(),
 		published:    published,
 		subscribers:  opt.Subscribers,
 		logger:       logger.With("actor", "state"),
@@ -132,7 +156,7 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 // Call exactly one of Commit and Abort, once, and soon.
 type Reconfiguration struct {
 	cfg         *config.Config
-	subscribers []chan messages.Notification
+	subscribers []Subscriber
 	// decision has one slot, so Commit and Abort never block on it.
 	decision chan bool
 	// settled is closed once the actor has applied or dropped the change
@@ -144,7 +168,7 @@ type Reconfiguration struct {
 // subscribers from then on (see Model.Reconfigure). It fails, changing
 // nothing, when the actor does not take it before ctx ends (it is stopped,
 // or restarting). Once it succeeds, the actor waits for Commit or Abort.
-func (a *Actor) Prepare(ctx context.Context, cfg *config.Config, subscribers []chan messages.Notification) (*Reconfiguration, error) {
+func (a *Actor) Prepare(ctx context.Context, cfg *config.Config, subscribers []Subscriber) (*Reconfiguration, error) {
 	if ctx.Err() != nil {
 		return nil, ErrStopped
 	}
@@ -174,6 +198,15 @@ func (r *Reconfiguration) Abort() {
 // Inbox is where other actors send their messages.
 func (a *Actor) Inbox() chan<- messages.StateMessage { return a.inbox }
 
+// DeliveredSize is the buffer of the channel made when Options.Delivered
+// is nil.
+const DeliveredSize = 64
+
+// Delivered is where notifier actors report what they delivered. It is
+// apart from the inbox so that a stopping actor can take in the reports
+// already sent without taking anything else.
+func (a *Actor) Delivered() chan<- messages.NotificationDelivered { return a.delivered }
+
 // Dropped counts notifications dropped from full subscriber mailboxes.
 func (a *Actor) Dropped() uint64 { return a.dropped.Load() }
 
@@ -192,6 +225,7 @@ func (a *Actor) Serve(ctx context.Context) error {
 		}
 		model.Restore(st)
 	}
+	model.KeepNotifiers(a.kinds())
 	if model.unprobed == 0 {
 		model.Apply(messages.Tick{At: time.Now()}, time.Now())
 	}
@@ -213,9 +247,13 @@ func (a *Actor) Serve(ctx context.Context) error {
 		waiting = waiting[:0]
 	}
 	publish(time.Time{}) // a zero lastPublish: the first change is published at once
+	// The startup notification goes first, then what the outbox kept: the
+	// notifiers deliver a startup notification before anything newer, and
+	// the newer, not the startup one, is what the outbox tracks.
 	if n, ok := model.StartupNotification(time.Now()); ok && a.startupSent.CompareAndSwap(false, true) {
-		a.broadcast(n)
+		a.dispatch(model, n)
 	}
+	a.handOver(model, "undelivered notification resumed")
 	tick := time.NewTicker(TickEvery)
 	defer tick.Stop()
 	flush := time.NewTicker(FlushEvery)
@@ -228,8 +266,11 @@ func (a *Actor) Serve(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			a.takeDeliveries(model)
 			a.finalFlush(model)
 			return ctx.Err()
+		case d := <-a.delivered:
+			model.Apply(d, time.Now())
 		case msg := <-a.inbox:
 			if handled, answer := a.command(model, msg); handled {
 				// A command's effect is published before it is answered,
@@ -244,6 +285,7 @@ func (a *Actor) Serve(ctx context.Context) error {
 			}
 		case r := <-a.control:
 			if !a.reconfigure(ctx, model, r, publish) {
+				a.takeDeliveries(model)
 				a.finalFlush(model)
 				return ctx.Err()
 			}
@@ -293,8 +335,13 @@ func (a *Actor) reconfigure(ctx context.Context, model *Model, r *Reconfiguratio
 	before := model.Status()
 	notes := model.Reconfigure(r.cfg, now)
 	a.logGeneral(model, before, nil)
+	// A rebuilt notifier actor starts empty: it gets its slot again (an
+	// unchanged one ignores what it already has). Then what the new
+	// layout decided, which is newer.
+	model.KeepNotifiers(a.kinds())
+	a.handOver(model, "undelivered notification handed to the new notifier")
 	for _, n := range notes {
-		a.broadcast(n)
+		a.dispatch(model, n)
 	}
 	a.flush(model, nil)
 	publish(now)
@@ -387,39 +434,83 @@ func (a *Actor) finalFlush(model *Model) {
 	}
 }
 
-// apply runs the reducer, logs a general status change and broadcasts the
-// resulting notifications; the alerting state behind a notification is
-// handed to the store at once.
+// apply runs the reducer, logs a general status change and dispatches the
+// resulting notifications; the alerting state behind a notification and
+// the outbox slots it fills are handed to the store at once, in one batch.
 func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
 	before := model.Status()
 	notes := model.Apply(msg, now)
 	a.logGeneral(model, before, msg)
 	for _, n := range notes {
-		a.broadcast(n)
+		a.dispatch(model, n)
 	}
 	if len(notes) > 0 {
 		a.flush(model, nil)
 	}
 }
 
-// broadcast hands n to every notifier mailbox without ever blocking.
-func (a *Actor) broadcast(n messages.Notification) {
-	a.logger.Info("notification", "kind", n.Kind.String(), "status", n.Status.String(), "replicas", len(n.Replicas))
-	for _, mb := range a.subscribers {
-		for {
-			select {
-			case mb <- n:
-			default:
-				// Full: drop the oldest queued notification and retry.
-				select {
-				case old := <-mb:
-					a.dropped.Add(1)
-					a.logger.Warn("notifier mailbox full, oldest notification dropped", "kind", old.Kind.String(), "status", old.Status.String())
-				default:
-				}
-				continue
-			}
-			break
+// dispatch names n, puts it in the outbox slot of every notifier (except
+// the startup notification, see Model.Enqueue) and hands it to every
+// notifier mailbox.
+func (a *Actor) dispatch(model *Model, n messages.Notification) {
+	n.ID = a.idPrefix + "-" + strconv.FormatUint(a.idSeq.Add(1), 10)
+	if n.Kind != messages.Startup {
+		model.Enqueue(a.kinds(), n)
+	}
+	a.logger.Info("notification", "kind", n.Kind.String(), "status", n.Status.String(), "replicas", len(n.Replicas), "id", n.ID)
+	for _, s := range a.subscribers {
+		a.offer(s.Mailbox, n)
+	}
+}
+
+// handOver gives every notifier what its outbox slot holds.
+func (a *Actor) handOver(model *Model, what string) {
+	for _, s := range a.subscribers {
+		if n, ok := model.Undelivered(s.Kind); ok {
+			a.logger.Info(what, "notifier", s.Kind, "kind", n.Kind.String(), "status", n.Status.String(), "id", n.ID)
+			a.offer(s.Mailbox, n)
+		}
+	}
+}
+
+// offer puts n in a notifier mailbox without ever blocking: when the
+// mailbox is full its oldest notification is dropped (the notifier would
+// only have superseded it).
+func (a *Actor) offer(mb chan messages.Notification, n messages.Notification) {
+	for {
+		select {
+		case mb <- n:
+			return
+		default:
+		}
+		select {
+		case old := <-mb:
+			a.dropped.Add(1)
+			a.logger.Warn("notifier mailbox full, oldest notification dropped", "kind", old.Kind.String(), "status", old.Status.String())
+		default:
+		}
+	}
+}
+
+// kinds lists the notifier kinds of the subscribers.
+func (a *Actor) kinds() []string {
+	out := make([]string, len(a.subscribers))
+	for i, s := range a.subscribers {
+		out[i] = s.Kind
+	}
+	return out
+}
+
+// takeDeliveries applies the delivery reports already sent when the actor
+// stops, so that the last batch does not keep in the outbox what has just
+// been delivered.
+func (a *Actor) takeDeliveries(model *Model) {
+	for {
+		select {
+		case d := <-a.delivered:
+			model.Apply(d, time.Now())
+		default:
+			return
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 func TestStartupNotificationOncePerProcess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mb := make(chan messages.Notification, 8)
-		a := New(testConfig(), &Published{}, slog.New(slog.DiscardHandler), Options{Subscribers: []chan messages.Notification{mb}})
+		a := New(testConfig(), &Published{}, slog.New(slog.DiscardHandler), Options{Subscribers: []Subscriber{{Kind: "webhook", Mailbox: mb}}})
 		for range 3 { // the first run, then two restarts
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
@@ -38,7 +38,7 @@ func TestFullMailboxDropsOldest(t *testing.T) {
 		cfg := testConfig()
 		cfg.Notify.StartupNotification = false
 		pub := &Published{}
-		a := New(cfg, pub, slog.New(slog.DiscardHandler), Options{Subscribers: []chan messages.Notification{mb}})
+		a := New(cfg, pub, slog.New(slog.DiscardHandler), Options{Subscribers: []Subscriber{{Kind: "webhook", Mailbox: mb}}})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go a.Serve(ctx)
@@ -71,7 +71,7 @@ func TestReminderScheduleWithTicker(t *testing.T) {
 		cfg := testConfig()
 		cfg.Notify = &config.Notify{ReminderInterval: 300 * time.Second, ReminderBackoffFunction: "linear", ReminderBackoffLimit: 3}
 		mb := make(chan messages.Notification, 64)
-		a := New(cfg, &Published{}, slog.New(slog.DiscardHandler), Options{Subscribers: []chan messages.Notification{mb}})
+		a := New(cfg, &Published{}, slog.New(slog.DiscardHandler), Options{Subscribers: []Subscriber{{Kind: "webhook", Mailbox: mb}}})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go a.Serve(ctx)

@@ -2,7 +2,8 @@
 //
 // Owns: every replica, node, service and general status (the Model), the
 // announcements, the alerting state (last status evaluated, reminder
-// counters and times, the ignore window), what changed since the last
+// counters and times, the ignore window, and the outbox: per notifier, the
+// newest notification it has not delivered), what changed since the last
 // store write, and the generation counter of published snapshots. Nothing
 // else holds status state.
 //
@@ -10,14 +11,25 @@
 // replica actors; ReplicaUpdated and ReplicaRemoved from node actors;
 // AnnouncementAdd, AnnouncementRemove and IgnoreSet from the web layer
 // (Manager API, answered on their reply channel); and its own Tick every
-// 10 seconds. On a separate control channel: configuration reloads, in two
+// 10 seconds. On its Delivered channel: messages.NotificationDelivered from
+// the notifier actors, which clears that notifier's outbox slot if it
+// still holds the notification delivered (kept apart from the inbox so
+// that a stopping actor takes in the reports already sent, and only
+// those). On a separate control channel: configuration reloads, in two
 // steps so that the supervisor tree can make a reload all-or-nothing:
 // Prepare, which fails when the actor does not take the change, after which
 // the actor holds it and waits; then Commit (applies it, cannot fail) or
 // Abort.
 //
 // Sends: messages.Notification to every notifier mailbox without ever
-// blocking (a full mailbox loses its oldest entry, counted by Dropped);
+// blocking (a full mailbox loses its oldest entry, counted by Dropped),
+// each with an ID no other notification has, and each but the startup
+// notification put in every notifier's outbox slot in the same store
+// batch as the alerting state that decided it (so the store never says a
+// notification was sent that a notifier has not delivered); when it
+// starts, and when a reload changes the notifiers, each notifier is handed
+// what its slot holds (a notifier removed from the configuration loses
+// its slot);
 // batches of changes to the store's single writer (the Writer interface,
 // implemented by the store writer actor and wired by the supervisor tree),
 // at most once a second and at once for notifications and Manager API
@@ -39,5 +51,9 @@
 //
 // Restart: Serve rebuilds the model from the configuration and the store
 // (when there is one); probes repopulate the rest within one interval. The
-// startup notification is sent by the first run of the process only.
+// startup notification is sent by the first run of the process only, and
+// is not kept in the outbox (a process that stops before delivering it is
+// followed by one that sends its own); then the stored outbox is handed to
+// the notifiers, so an alert undelivered when the previous process (or
+// run) stopped is delivered now.
 package state

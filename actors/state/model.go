@@ -33,6 +33,10 @@ type Model struct {
 	// seq numbers announcements and push/local replicas in creation order.
 	seq uint64
 
+	// outbox is the newest undelivered notification of each notifier, by
+	// notifier kind (see Enqueue).
+	outbox map[string]messages.Notification
+
 	// pending collects what changed since the last TakeBatch, for the store.
 	pending pendingWrites
 }
@@ -43,6 +47,7 @@ type pendingWrites struct {
 	announcements []storage.Announcement
 	retracted     []string
 	alerting      bool
+	outbox        map[string]bool // notifier kind → true: put, false: delete
 }
 
 // alerting is the notification state of spec §5.4–5.5: one set of counters
@@ -119,8 +124,9 @@ type replicaModel struct {
 // and poll/script replica in file order, all healthy and not yet probed
 // (spec §3.4). Push and local nodes start without replicas.
 func NewModel(cfg *config.Config) *Model {
-	m := &Model{index: make(map[messages.ReplicaKey]ref), nodes: map[[2]string][2]int{}, alerts: alerting{policy: PolicyFrom(cfg), backoff: 1}}
-	m.pending.replicas = map[messages.ReplicaKey]bool{}
+	m := &Model{index: make(map[messages.ReplicaKey]ref), nodes: map[[2]string][2]int{}, alerts: alerting{policy: PolicyFrom(cfg), backoff: 1},
+		outbox: map[string]messages.Notification{}}
+	m.pending = newPendingWrites()
 	for pi, svc := range cfg.Probe.Services {
 		p := probeModel{id: svc.ID, label: svc.Label}
 		for ni, n := range svc.Nodes {
@@ -196,6 +202,8 @@ func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Notif
 			m.dirty = true
 		}
 		return m.remind(msg.At)
+	case messages.NotificationDelivered:
+		m.delivered(msg)
 	}
 	return nil
 }

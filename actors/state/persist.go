@@ -11,11 +11,13 @@ import (
 // HasPending reports whether TakeBatch would return changes.
 func (m *Model) HasPending() bool {
 	p := &m.pending
-	return len(p.replicas) > 0 || len(p.announcements) > 0 || len(p.retracted) > 0 || p.alerting
+	return len(p.replicas) > 0 || len(p.announcements) > 0 || len(p.retracted) > 0 || p.alerting || len(p.outbox) > 0
 }
 
 // TakeBatch returns what changed since the previous call, ready for the
-// store, and forgets it.
+// store, and forgets it. A notification's outbox slots and the alerting
+// state that decided it are always in the same batch: both are pending
+// from the same Apply until the next TakeBatch.
 func (m *Model) TakeBatch() storage.Batch {
 	p := &m.pending
 	b := storage.Batch{PutAnnouncements: p.announcements, DeleteAnnouncements: p.retracted}
@@ -39,13 +41,24 @@ func (m *Model) TakeBatch() storage.Batch {
 		b.Alerting = &storage.Alerting{Status: m.general, Escalate: a.escalate, Backoff: a.backoff,
 			LastNotified: a.lastNotified, IgnoreUntil: a.ignoreUntil}
 	}
-	m.pending = pendingWrites{replicas: map[messages.ReplicaKey]bool{}}
+	for kind, put := range p.outbox {
+		n, ok := m.outbox[kind]
+		if !put || !ok {
+			b.DeleteOutbox = append(b.DeleteOutbox, kind)
+			continue
+		}
+		b.PutOutbox = append(b.PutOutbox, storage.NewOutboxEntry(kind, n))
+	}
+	sort.Slice(b.PutOutbox, func(i, j int) bool { return b.PutOutbox[i].Notifier < b.PutOutbox[j].Notifier })
+	sort.Strings(b.DeleteOutbox)
+	m.pending = newPendingWrites()
 	return b
 }
 
 // Restore seeds a fresh model with stored state: announcements, the last
 // status of every replica that still exists in the configuration, the push
-// and local replicas in their original order, and the alerting state. The
+// and local replicas in their original order, the alerting state and the
+// outbox (the caller hands it to the notifiers, see Undelivered). The
 // general status is the stored one, so that an outage that went on across
 // the restart is not announced again while a recovery that happened during
 // the downtime is (spec §5.4 applied across restarts).
@@ -94,6 +107,9 @@ func (m *Model) Restore(st *storage.State) {
 		m.general = a.Status
 		m.alerts.escalate, m.alerts.backoff = a.Escalate, max(a.Backoff, 1)
 		m.alerts.lastNotified, m.alerts.ignoreUntil = a.LastNotified, a.IgnoreUntil
+	}
+	for _, o := range st.Outbox {
+		m.outbox[o.Notifier] = o.Notification()
 	}
 	m.pending.alerting = false
 	m.dirty = true

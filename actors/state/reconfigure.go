@@ -11,7 +11,9 @@ import (
 // replicas follow the new file; every replica that exists in both keeps its
 // status, latency and last result; push and local replicas stay with their
 // node when it still exists with the same mode; announcements, the ignore
-// window and the reminder counters are kept (with the new reminder policy).
+// window, the reminder counters (with the new reminder policy) and the
+// outbox are kept (the caller drops the slots of removed notifiers, see
+// KeepNotifiers).
 // Replicas that disappeared are deleted from the store. If the general
 // status changes because of the new layout, the change rule applies as for
 // any other change.
@@ -26,6 +28,7 @@ func (m *Model) Reconfigure(cfg *config.Config, now time.Time) []messages.Notifi
 	next.refreshed = m.refreshed
 	next.gen = m.gen
 	next.pending = m.pending
+	next.outbox = m.outbox
 
 	for pi := range m.probes {
 		p := &m.probes[pi]

@@ -42,7 +42,7 @@ func TestPrepareHoldsTheActorUntilCommitOrAbort(t *testing.T) {
 		go a.Serve(ctx)
 		synctest.Wait()
 
-		r, err := a.Prepare(t.Context(), withService("db"), []chan messages.Notification{mb})
+		r, err := a.Prepare(t.Context(), withService("db"), []Subscriber{{Kind: "webhook", Mailbox: mb}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestPrepareHoldsTheActorUntilCommitOrAbort(t *testing.T) {
 			t.Fatal("an aborted reconfiguration's subscribers got a notification")
 		}
 
-		r, err = a.Prepare(t.Context(), withService("db"), []chan messages.Notification{mb})
+		r, err = a.Prepare(t.Context(), withService("db"), []Subscriber{{Kind: "webhook", Mailbox: mb}})
 		if err != nil {
 			t.Fatal(err)
 		}
