@@ -1,12 +1,17 @@
-package config
+package config_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-go/vigil/actors/notifier/providers"
+	"github.com/vigil-go/vigil/config"
 )
 
 // kv is one key = value line of a TOML table (the value is TOML text).
@@ -50,10 +55,10 @@ func notifierText(kind string, override map[string]string) string {
 
 // parseNotifier parses the minimal configuration followed by a notifier
 // table; it fails the test on an error.
-func parseNotifier(t *testing.T, table string, environ []string) []Warning {
+func parseNotifier(t *testing.T, table string, environ []string) []config.Issue {
 	t.Helper()
 	text := strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(minimalText) + table
-	_, warnings, err := Parse([]byte(text), ".", environ)
+	_, warnings, err := parse([]byte(text), ".", environ)
 	if err != nil {
 		t.Fatalf("error for\n%s\n%v", table, err)
 	}
@@ -171,9 +176,10 @@ func TestNotifierPlaceholders(t *testing.T) {
 			t.Errorf("for\n%swarnings:\n%swant %v", table, warningLines(ws), tc.want)
 		}
 		// Warnings about secrets never quote them.
+		secrets := taggedSecrets()
 		for _, w := range ws {
 			for _, v := range tc.override {
-				if v = strings.Trim(v, `"`); isSecret(w.Path) && len(v) > 4 && strings.Contains(w.Message, v) {
+				if v = strings.Trim(v, `"`); secrets[w.Path] && len(v) > 4 && strings.Contains(w.Message, v) {
 					t.Errorf("%s quotes the secret: %s", w.Path, w.Message)
 				}
 			}
@@ -181,7 +187,41 @@ func TestNotifierPlaceholders(t *testing.T) {
 	}
 }
 
-// secretPaths is the list documented on isSecret.
+// taggedSecrets returns the paths of the keys whose tag says secret, in the
+// schema and in every notifier table.
+func taggedSecrets() map[string]bool {
+	out := map[string]bool{}
+	var walk func(path string, t reflect.Type)
+	walk = func(path string, t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, ok := f.Tag.Lookup("toml")
+			if !ok && f.Anonymous {
+				walk(path, f.Type)
+				continue
+			}
+			key, opts, _ := strings.Cut(tag, ",")
+			p := strings.TrimPrefix(path+"."+key, ".")
+			if slices.Contains(strings.Split(opts, ","), "secret") {
+				out[p] = true
+			}
+			walk(p, f.Type)
+		}
+	}
+	walk("", reflect.TypeFor[config.Config]())
+	for _, k := range providers.Kinds() {
+		walk("notify."+k.Name, reflect.TypeOf(k.Section()))
+	}
+	return out
+}
+
+// secretPaths is the list of secrets the README documents.
 func secretPaths() []string {
 	return []string{
 		"server.manager_token", "server.reporter_token", "server.metrics_token",
@@ -228,12 +268,15 @@ queue_nack_dead_above = 1
 // TestUnresolvedVariableInSecret: for every secret key an unresolved
 // ${NAME} is an error naming the variable; a set one is substituted.
 func TestUnresolvedVariableInSecret(t *testing.T) {
+	if got, want := taggedSecrets(), secretPaths(); len(got) != len(want) {
+		t.Errorf("keys tagged secret: %v, want %v", slices.Sorted(maps.Keys(got)), want)
+	}
 	for _, path := range secretPaths() {
-		if !isSecret(path) {
-			t.Errorf("%s is not in isSecret", path)
+		if !taggedSecrets()[path] {
+			t.Errorf("%s is not tagged secret", path)
 		}
 		text := withSecret(path, `"${VIGIL_TEST_SECRET}"`)
-		_, _, err := Parse([]byte(text), ".", []string{"OTHER=1"})
+		_, _, err := parse([]byte(text), ".", []string{"OTHER=1"})
 		if err == nil {
 			t.Errorf("%s: unresolved ${VIGIL_TEST_SECRET} accepted", path)
 			continue
@@ -253,10 +296,10 @@ func TestUnresolvedVariableInSecret(t *testing.T) {
 			prefix = "123:x"
 		}
 		value := prefix + "${VIGIL_TEST_SECRET}"
-		if _, _, err := Parse([]byte(withSecret(path, `"`+value+`"`)), ".", nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
+		if _, _, err := parse([]byte(withSecret(path, `"`+value+`"`)), ".", nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
 			t.Errorf("%s: partial reference: %v", path, err)
 		}
-		cfg, warnings, err := Parse([]byte(withSecret(path, `"`+value+`"`)), ".", []string{"VIGIL_TEST_SECRET=s3cret"})
+		cfg, warnings, err := parse([]byte(withSecret(path, `"`+value+`"`)), ".", []string{"VIGIL_TEST_SECRET=s3cret"})
 		if err != nil || len(warnings) != 0 {
 			t.Errorf("%s with the variable set: %v\n%s", path, err, warningLines(warnings))
 			continue
@@ -268,8 +311,7 @@ func TestUnresolvedVariableInSecret(t *testing.T) {
 }
 
 // secretValue reads the value of a secret key from a loaded Config.
-func secretValue(c *Config, path string) string {
-	n := c.Notify
+func secretValue(c *config.Config, path string) string {
 	switch path {
 	case "server.manager_token":
 		return c.Server.ManagerToken
@@ -279,34 +321,19 @@ func secretValue(c *Config, path string) string {
 		return c.Server.MetricsToken
 	case "plugins.rabbitmq.auth_password":
 		return c.Plugins.RabbitMQ.AuthPassword
-	case "notify.email.smtp_password":
-		return n.Email.SMTPPassword
-	case "notify.twilio.auth_token":
-		return n.Twilio.AuthToken
-	case "notify.slack.hook_url":
-		return n.Slack.HookURL
-	case "notify.zulip.bot_api_key":
-		return n.Zulip.BotAPIKey
-	case "notify.telegram.bot_token":
-		return n.Telegram.BotToken
-	case "notify.pushover.app_token":
-		return n.Pushover.AppToken
-	case "notify.gotify.app_token":
-		return n.Gotify.AppToken
-	case "notify.xmpp.xmpp_password":
-		return n.XMPP.XMPPPassword
-	case "notify.matrix.access_token":
-		return n.Matrix.AccessToken
-	case "notify.webex.token":
-		return n.Webex.Token
-	case "notify.webhook.hook_url":
-		return n.Webhook.HookURL
+	}
+	kind, key, _ := strings.Cut(strings.TrimPrefix(path, "notify."), ".")
+	v := reflect.ValueOf(c.Notify.Notifiers[kind]).Elem()
+	for i := range v.NumField() {
+		if tag := v.Type().Field(i).Tag.Get("toml"); strings.HasPrefix(tag+",", key+",") {
+			return v.Field(i).String()
+		}
 	}
 	return "(unknown path " + path + ")"
 }
 
 func TestSkippedVariableInSecret(t *testing.T) {
-	_, _, err := Parse([]byte(withSecret("server.manager_token", `"${VIGIL_MANAGER_TOKEN}"`)), ".", []string{"VIGIL_MANAGER_TOKEN=a$b"})
+	_, _, err := parse([]byte(withSecret("server.manager_token", `"${VIGIL_MANAGER_TOKEN}"`)), ".", []string{"VIGIL_MANAGER_TOKEN=a$b"})
 	want := "server.manager_token: environment variable VIGIL_MANAGER_TOKEN is set but not substituted: its name or value contains $, { or }"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
@@ -334,7 +361,7 @@ scripts = ['''echo "${count} ${count}" ${X:-y}''']
 `
 	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, warnings, err := Parse([]byte(text), ".", []string{"HOME=/home/vigil"})
+	cfg, warnings, err := parse([]byte(text), ".", []string{"HOME=/home/vigil"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +392,7 @@ scripts = ['''echo "${count} ${count}" ${X:-y}''']
 func TestUnresolvedVariableInURL(t *testing.T) {
 	text := strings.Replace(minimalText, `"https://status.example.com"`, `"https://${STATUS_HOST}/"`, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	_, warnings, err := Parse([]byte(text), ".", nil)
+	_, warnings, err := parse([]byte(text), ".", nil)
 	if errs := problemsOf(t, err); !hasProblem(errs, "branding.page_url", "invalid URL") {
 		t.Errorf("got %v", err)
 	}
@@ -375,7 +402,7 @@ func TestUnresolvedVariableInURL(t *testing.T) {
 }
 
 func TestSecretURLNotQuoted(t *testing.T) {
-	_, _, err := Parse([]byte(withSecret("notify.slack.hook_url", `"hooks.slack.com/services/T0/B0/very-secret"`)), ".", nil)
+	_, _, err := parse([]byte(withSecret("notify.slack.hook_url", `"hooks.slack.com/services/T0/B0/very-secret"`)), ".", nil)
 	errs := problemsOf(t, err)
 	if len(errs) != 1 || errs[0].Path != "notify.slack.hook_url" || strings.Contains(errs[0].Message, "very-secret") ||
 		!strings.Contains(errs[0].Message, "not absolute") {
@@ -384,7 +411,7 @@ func TestSecretURLNotQuoted(t *testing.T) {
 }
 
 func TestExampleSecretsWarn(t *testing.T) {
-	_, warnings, err := Parse([]byte(withSecret("server.manager_token", `"change-me-manager"`)), ".", nil)
+	_, warnings, err := parse([]byte(withSecret("server.manager_token", `"change-me-manager"`)), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,13 +421,13 @@ func TestExampleSecretsWarn(t *testing.T) {
 	}
 	// Only secrets are compared with the examples.
 	text := strings.Replace(withSecret("server.manager_token", `"m"`), `company_name = "Example"`, `company_name = "change-me-manager"`, 1)
-	if _, warnings, _ := Parse([]byte(text), ".", nil); len(warnings) != 0 {
+	if _, warnings, _ := parse([]byte(text), ".", nil); len(warnings) != 0 {
 		t.Errorf("warnings:\n%s", warningLines(warnings))
 	}
 }
 
 func TestEmptyServerTokensWarn(t *testing.T) {
-	_, warnings, err := Parse([]byte(withSecret("server.reporter_token", `""`)), ".", nil)
+	_, warnings, err := parse([]byte(withSecret("server.reporter_token", `""`)), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,8 +466,8 @@ func TestExampleSecretsMatchShippedFiles(t *testing.T) {
 				continue
 			}
 			found++
-			if exampleSecretSource(value) == "" {
-				t.Errorf("%s: %s = %q is not in exampleSecretSource", f, key, value)
+			if !config.IsExampleSecret(value) {
+				t.Errorf("%s: %s = %q is not a known example secret (exampleSecretSource)", f, key, value)
 			}
 		}
 	}
@@ -448,7 +475,7 @@ func TestExampleSecretsMatchShippedFiles(t *testing.T) {
 		t.Errorf("found %d example secrets in the shipped files, want at least 4 (config.cfg and secret.example.yaml)", found)
 	}
 
-	_, warnings, err := Load(filepath.Join(root, "config.cfg"), nil)
+	_, warnings, err := load(filepath.Join(root, "config.cfg"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +523,7 @@ label = "N"
 mode = "poll"
 replica = ["https://example.com/"]
 `
-	_, warnings, err := Parse([]byte(text), ".", nil)
+	_, warnings, err := parse([]byte(text), ".", nil)
 	errs := problemsOf(t, err)
 	for _, p := range []string{"server.reporter_token", "branding.support_url", "notify.webhook.hook_url"} {
 		if !hasProblem(errs, p, "required key missing") {
@@ -520,69 +547,5 @@ replica = ["https://example.com/"]
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-func TestSuggestKey(t *testing.T) {
-	known := []string{"log_level", "inet", "workers", "mcp_server", "manager_token", "reporter_token", "metrics_token", "metrics_enabled"}
-	tests := map[string]string{
-		"reporter_tokn":   "reporter_token",
-		"reproter_token":  "reporter_token", // transposition
-		"REPORTER-TOKEN":  "reporter_token",
-		"inte":            "inet",
-		"workerz":         "workers",
-		"metric_token":    "metrics_token",
-		"metrics_enabld":  "metrics_enabled",
-		"foo":             "",
-		"in":              "",
-		"token":           "",
-		"listen":          "",
-		"manager":         "",
-		"mcp":             "",
-		"report_token_xx": "",
-	}
-	for in, want := range tests {
-		if got := suggestKey(in, known); got != want {
-			t.Errorf("suggestKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestOSADistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0},
-		{"abc", "", 3},
-		{"", "abc", 3},
-		{"kitten", "sitting", 3},
-		{"ab", "ba", 1},
-		{"ca", "abc", 3}, // optimal string alignment, not full Damerau
-		{"slak", "slack", 1},
-		{"reporter_tokn", "reporter_token", 1},
-		{"héllo", "hello", 1},
-	}
-	for _, tc := range tests {
-		if got := osaDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("osaDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
-func TestURLStrayPercent(t *testing.T) {
-	tests := map[string]string{
-		"https://example.com/a%zz":      "https://example.com/a%25zz",
-		"https://example.com/a%2":       "https://example.com/a%252",
-		"https://example.com/ok%20x%":   "https://example.com/ok%20x%25",
-		"https://example.com/x#frag%zz": "https://example.com/x#frag%25zz",
-	}
-	for in, want := range tests {
-		if got, err := normalizeURL(in); err != nil || got != want {
-			t.Errorf("normalizeURL(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := normalizeURL("http://ex%41mple.com/"); err == nil {
-		t.Error("a percent escape in a host name is still refused")
 	}
 }

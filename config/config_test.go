@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -8,7 +8,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-go/vigil/actors/notifier/providers"
+	"github.com/vigil-go/vigil/config"
 )
+
+// load and parse are config.Load and config.Parse with every notifier
+// table declared, as the server loads a file.
+func load(path string, environ []string) (*config.Config, []config.Issue, error) {
+	return config.Load(path, environ, providers.Kinds().Notifiers()...)
+}
+
+func parse(data []byte, baseDir string, environ []string) (*config.Config, []config.Issue, error) {
+	return config.Parse(data, baseDir, environ, providers.Kinds().Notifiers()...)
+}
 
 // fixture returns the path of a file under testdata/config.
 func fixture(parts ...string) string {
@@ -16,9 +29,9 @@ func fixture(parts ...string) string {
 }
 
 // mustLoad loads a valid fixture, failing the test on any error.
-func mustLoad(t *testing.T, name string, environ []string) (*Config, []Warning) {
+func mustLoad(t *testing.T, name string, environ []string) (*config.Config, []config.Issue) {
 	t.Helper()
-	cfg, warnings, err := Load(fixture("valid", name), environ)
+	cfg, warnings, err := load(fixture("valid", name), environ)
 	if err != nil {
 		t.Fatalf("Load(%s): unexpected error:\n%v", name, err)
 	}
@@ -26,9 +39,9 @@ func mustLoad(t *testing.T, name string, environ []string) (*Config, []Warning) 
 }
 
 // problemsOf extracts the Errors from an error returned by Load or Parse.
-func problemsOf(t *testing.T, err error) Errors {
+func problemsOf(t *testing.T, err error) config.Errors {
 	t.Helper()
-	var errs Errors
+	var errs config.Errors
 	if !errors.As(err, &errs) {
 		t.Fatalf("error is not a config.Errors: %T %v", err, err)
 	}
@@ -37,7 +50,7 @@ func problemsOf(t *testing.T, err error) Errors {
 
 // hasProblem reports whether errs has a problem at exactly path whose
 // message contains reason.
-func hasProblem(errs Errors, path, reason string) bool {
+func hasProblem(errs config.Errors, path, reason string) bool {
 	for _, p := range errs {
 		if p.Path == path && strings.Contains(p.Message, reason) {
 			return true
@@ -103,7 +116,7 @@ func TestInvalidFixtures(t *testing.T) {
 	for _, tc := range tests {
 		covered[tc.file] = true
 		t.Run(tc.file, func(t *testing.T) {
-			cfg, _, err := Load(fixture("invalid", tc.file), nil)
+			cfg, _, err := load(fixture("invalid", tc.file), nil)
 			if err == nil {
 				t.Fatal("Load succeeded, want an error")
 			}
@@ -133,7 +146,7 @@ func TestInvalidFixtures(t *testing.T) {
 }
 
 func TestMultipleProblems(t *testing.T) {
-	_, _, err := Load(fixture("invalid", "multiple-problems.cfg"), nil)
+	_, _, err := load(fixture("invalid", "multiple-problems.cfg"), nil)
 	errs := problemsOf(t, err)
 	want := []struct{ path, reason string }{
 		{"server.log_level", `got "loud"`},
@@ -211,7 +224,7 @@ func TestOriginalSample(t *testing.T) {
 		}
 	}
 
-	wantServer := Server{
+	wantServer := config.Server{
 		LogLevel: "debug", Inet: "[::1]:8080", Workers: 4, MetricsEnabled: true,
 		ManagerToken: "REPLACE_THIS_WITH_A_VERY_SECRET_KEY", ReporterToken: "REPLACE_THIS_WITH_A_SECRET_KEY",
 	}
@@ -224,7 +237,7 @@ func TestOriginalSample(t *testing.T) {
 	if got := cfg.Metrics.PushSystemCPUSickAbove; got != float32(0.90) {
 		t.Errorf("push_system_cpu_sick_above = %v", got)
 	}
-	wantRabbit := &RabbitMQ{
+	wantRabbit := &config.RabbitMQ{
 		APIURL: "http://127.0.0.1:15672/", AuthUsername: "rabbitmq-administrator", AuthPassword: "RABBITMQ_ADMIN_PASSWORD",
 		Virtualhost: "acme", QueueReadyHealthyBelow: 500, QueueNackHealthyBelow: 100,
 		QueueReadyDeadAbove: 20000, QueueNackDeadAbove: 5000, QueueLoadedRetryDelay: 500 * time.Millisecond,
@@ -232,29 +245,31 @@ func TestOriginalSample(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Plugins.RabbitMQ, wantRabbit) {
 		t.Errorf("rabbitmq = %+v", cfg.Plugins.RabbitMQ)
 	}
-	wantNotify := &Notify{
+	wantNotify := &config.Notify{
 		StartupNotification: true, ReminderInterval: 300 * time.Second,
 		ReminderBackoffFunction: "linear", ReminderBackoffLimit: 3,
-		Email: &Email{
-			To: "status@acme.example", From: "status@acme.example", SMTPHost: "localhost", SMTPPort: 587,
-			SMTPUsername: "user-access", SMTPPassword: "user-password", SMTPEncrypt: false,
+		Notifiers: map[string]any{
+			"email": &providers.Email{
+				To: "status@acme.example", From: "status@acme.example", SMTPHost: "localhost", SMTPPort: 587,
+				SMTPUsername: "user-access", SMTPPassword: "user-password", SMTPEncrypt: false,
+			},
+			"twilio": &providers.Twilio{
+				To: []string{"+336xxxxxxx", "+337xxxxxxx"}, ServiceSID: "service-sid",
+				AccountSID: "account-sid", AuthToken: "auth-token", Options: providers.Options{RemindersOnly: true},
+			},
+			"slack": &providers.Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true},
+			"zulip": &providers.Zulip{
+				BotEmail: "bot-name@domain.zulipchat.com", BotAPIKey: "xxxx", Channel: "vigil",
+				APIURL: "https://domain.zulipchat.com/api/v1/",
+			},
+			"telegram": &providers.Telegram{BotToken: "xxxxxxxxxx:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", ChatID: "xxxxxxxxx"},
+			"pushover": &providers.Pushover{AppToken: "xxxx", UserKeys: []string{"xxxx"}},
+			"gotify":   &providers.Gotify{AppURL: "https://push.gotify.net/", AppToken: "xxxx"},
+			"xmpp":     &providers.XMPP{From: "vigil@acme.example", To: "oncall@acme.example", XMPPPassword: "xmpp-password"},
+			"matrix":   &providers.Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "xxxx", RoomID: "!abc123:matrix.org"},
+			"webex":    &providers.Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "xxxxx", RoomID: "yyyyy"},
+			"webhook":  &providers.Webhook{HookURL: "https://domain.com/webhooks/xxxx"},
 		},
-		Twilio: &Twilio{
-			To: []string{"+336xxxxxxx", "+337xxxxxxx"}, ServiceSID: "service-sid",
-			AccountSID: "account-sid", AuthToken: "auth-token", RemindersOnly: true,
-		},
-		Slack: &Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true},
-		Zulip: &Zulip{
-			BotEmail: "bot-name@domain.zulipchat.com", BotAPIKey: "xxxx", Channel: "vigil",
-			APIURL: "https://domain.zulipchat.com/api/v1/",
-		},
-		Telegram: &Telegram{BotToken: "xxxxxxxxxx:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", ChatID: "xxxxxxxxx"},
-		Pushover: &Pushover{AppToken: "xxxx", UserKeys: []string{"xxxx"}},
-		Gotify:   &Gotify{AppURL: "https://push.gotify.net/", AppToken: "xxxx"},
-		XMPP:     &XMPP{From: "vigil@acme.example", To: "oncall@acme.example", XMPPPassword: "xmpp-password"},
-		Matrix:   &Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "xxxx", RoomID: "!abc123:matrix.org"},
-		Webex:    &Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "xxxxx", RoomID: "yyyyy"},
-		Webhook:  &Webhook{HookURL: "https://domain.com/webhooks/xxxx"},
 	}
 	if !reflect.DeepEqual(cfg.Notify, wantNotify) {
 		t.Errorf("notify =\n%+v\nwant\n%+v", cfg.Notify, wantNotify)
@@ -277,13 +292,13 @@ func TestOriginalSample(t *testing.T) {
 	if !reflect.DeepEqual(ids, wantIDs) {
 		t.Errorf("services = %v, want %v", ids, wantIDs)
 	}
-	var kinds []ReplicaKind
+	var kinds []config.ReplicaKind
 	for _, n := range cfg.Probe.Services[0].Nodes {
 		for _, r := range n.Replicas {
 			kinds = append(kinds, r.Kind)
 		}
 	}
-	if want := []ReplicaKind{KindICMP, KindICMP, KindTCP, KindTCP, KindTCP, KindTCP, KindHTTP, KindHTTP}; !reflect.DeepEqual(kinds, want) {
+	if want := []config.ReplicaKind{config.KindICMP, config.KindICMP, config.KindTCP, config.KindTCP, config.KindTCP, config.KindTCP, config.KindHTTP, config.KindHTTP}; !reflect.DeepEqual(kinds, want) {
 		t.Errorf("replica kinds = %v, want %v", kinds, want)
 	}
 	status := cfg.Probe.Services[0].Nodes[4]
@@ -299,13 +314,25 @@ func TestOriginalSample(t *testing.T) {
 		strings.Count(script.Scripts[0], "\n") < 10 || script.LinkLabel != "See status details" {
 		t.Errorf("script node = %+v", script)
 	}
-	if got := cfg.PollReplicaCount(); got != 8 {
-		t.Errorf("PollReplicaCount() = %d, want 8", got)
+	if got := pollReplicaCount(cfg); got != 8 {
+		t.Errorf("poll replicas = %d, want 8", got)
 	}
 }
 
+// pollReplicaCount returns the number of poll replicas over all nodes of
+// all services (duplicates already collapsed).
+func pollReplicaCount(c *config.Config) int {
+	n := 0
+	for _, s := range c.Probe.Services {
+		for _, node := range s.Nodes {
+			n += len(node.Replicas)
+		}
+	}
+	return n
+}
+
 // warningLines formats warnings one per line, for failure messages.
-func warningLines(ws []Warning) string {
+func warningLines(ws []config.Issue) string {
 	var b strings.Builder
 	for _, w := range ws {
 		b.WriteString("  " + w.String() + "\n")
@@ -319,17 +346,17 @@ func TestEveryKey(t *testing.T) {
 		t.Errorf("unexpected warnings: %v", warnings)
 	}
 
-	wantServer := Server{
+	wantServer := config.Server{
 		LogLevel: "info", Inet: "0.0.0.0:9090", Workers: 8, MCPServer: true,
 		ManagerToken: "manager-secret", ReporterToken: "reporter-secret", MetricsEnabled: true,
 	}
 	if cfg.Server != wantServer {
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
 	}
-	if cfg.Assets != (Assets{Path: "./no-such-assets-dir/", PathExists: false}) {
+	if cfg.Assets != (config.Assets{Path: "./no-such-assets-dir/", PathExists: false}) {
 		t.Errorf("assets = %+v", cfg.Assets)
 	}
-	wantBranding := Branding{
+	wantBranding := config.Branding{
 		PageTitle:   "Example Status",
 		PageURL:     "https://status.example.com/",
 		CompanyName: "Example SAS",
@@ -344,7 +371,7 @@ func TestEveryKey(t *testing.T) {
 	if cfg.Branding != wantBranding {
 		t.Errorf("branding = %+v, want %+v", cfg.Branding, wantBranding)
 	}
-	wantMetrics := Metrics{
+	wantMetrics := config.Metrics{
 		PollInterval:               60 * time.Second,
 		PollRetry:                  3,
 		PollRetryWait:              250 * time.Millisecond,
@@ -365,7 +392,7 @@ func TestEveryKey(t *testing.T) {
 	if cfg.Metrics != wantMetrics {
 		t.Errorf("metrics = %+v, want %+v", cfg.Metrics, wantMetrics)
 	}
-	wantRabbit := &RabbitMQ{
+	wantRabbit := &config.RabbitMQ{
 		APIURL: "http://127.0.0.1:15672/", AuthUsername: "admin", AuthPassword: "rabbit-secret",
 		Virtualhost: "example", QueueReadyHealthyBelow: 500, QueueNackHealthyBelow: 100,
 		QueueReadyDeadAbove: 20000, QueueNackDeadAbove: 5000, QueueLoadedRetryDelay: 750 * time.Millisecond,
@@ -375,33 +402,35 @@ func TestEveryKey(t *testing.T) {
 	}
 
 	threadID := int64(-42)
-	wantNotify := &Notify{
+	wantNotify := &config.Notify{
 		StartupNotification:     false,
 		ReminderInterval:        300 * time.Second,
 		ReminderBackoffFunction: "cubic",
 		ReminderBackoffLimit:    5,
 		ReminderEscalate:        true,
-		Email: &Email{
-			To: "oncall@example.com", From: "status@example.com", SMTPHost: "smtp.example.com",
-			SMTPPort: 465, SMTPUsername: "mailer", SMTPPassword: "mail-secret", SMTPEncrypt: false,
-			RemindersOnly: true,
+		Notifiers: map[string]any{
+			"email": &providers.Email{
+				To: "oncall@example.com", From: "status@example.com", SMTPHost: "smtp.example.com",
+				SMTPPort: 465, SMTPUsername: "mailer", SMTPPassword: "mail-secret", SMTPEncrypt: false,
+				Options: providers.Options{RemindersOnly: true},
+			},
+			"twilio": &providers.Twilio{
+				To: []string{"+33600000001", "+33600000002"}, ServiceSID: "service-sid",
+				AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "0123456789abcdef0123456789abcdef", Options: providers.Options{RemindersOnly: true},
+			},
+			"slack": &providers.Slack{HookURL: "https://hooks.slack.com/services/T0000/B0000/everykey", MentionChannel: true, Options: providers.Options{RemindersOnly: true}},
+			"zulip": &providers.Zulip{
+				BotEmail: "bot@example.zulipchat.com", BotAPIKey: "zulip-key", Channel: "vigil",
+				APIURL: "https://example.zulipchat.com/api/v1/", Options: providers.Options{RemindersOnly: true},
+			},
+			"telegram": &providers.Telegram{BotToken: "123456:every-key_token", ChatID: "@example", MessageThreadID: &threadID, Options: providers.Options{RemindersOnly: true}},
+			"pushover": &providers.Pushover{AppToken: "pushover-token", UserKeys: []string{"key-1", "key-2", "key-3"}, Options: providers.Options{RemindersOnly: true}},
+			"gotify":   &providers.Gotify{AppURL: "https://push.example.com/", AppToken: "gotify-token", Options: providers.Options{RemindersOnly: true}},
+			"xmpp":     &providers.XMPP{To: "oncall@example.com", From: "vigil@example.com", XMPPPassword: "xmpp-secret", Options: providers.Options{RemindersOnly: true}},
+			"matrix":   &providers.Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "matrix-token", RoomID: "!abc123:matrix.org", Options: providers.Options{RemindersOnly: true}},
+			"webex":    &providers.Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "webex-token", RoomID: "webex-room", Options: providers.Options{RemindersOnly: true}},
+			"webhook":  &providers.Webhook{HookURL: "https://example.com/webhooks/vigil"},
 		},
-		Twilio: &Twilio{
-			To: []string{"+33600000001", "+33600000002"}, ServiceSID: "service-sid",
-			AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "0123456789abcdef0123456789abcdef", RemindersOnly: true,
-		},
-		Slack: &Slack{HookURL: "https://hooks.slack.com/services/T0000/B0000/everykey", MentionChannel: true, RemindersOnly: true},
-		Zulip: &Zulip{
-			BotEmail: "bot@example.zulipchat.com", BotAPIKey: "zulip-key", Channel: "vigil",
-			APIURL: "https://example.zulipchat.com/api/v1/", RemindersOnly: true,
-		},
-		Telegram: &Telegram{BotToken: "123456:every-key_token", ChatID: "@example", MessageThreadID: &threadID, RemindersOnly: true},
-		Pushover: &Pushover{AppToken: "pushover-token", UserKeys: []string{"key-1", "key-2", "key-3"}, RemindersOnly: true},
-		Gotify:   &Gotify{AppURL: "https://push.example.com/", AppToken: "gotify-token", RemindersOnly: true},
-		XMPP:     &XMPP{To: "oncall@example.com", From: "vigil@example.com", XMPPPassword: "xmpp-secret", RemindersOnly: true},
-		Matrix:   &Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "matrix-token", RoomID: "!abc123:matrix.org", RemindersOnly: true},
-		Webex:    &Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "webex-token", RoomID: "webex-room", RemindersOnly: true},
-		Webhook:  &Webhook{HookURL: "https://example.com/webhooks/vigil"},
 	}
 	if !reflect.DeepEqual(cfg.Notify, wantNotify) {
 		t.Errorf("notify =\n%+v\nwant\n%+v", cfg.Notify, wantNotify)
@@ -417,35 +446,35 @@ func TestEveryKey(t *testing.T) {
 	}
 
 	router := web.Nodes[0]
-	wantRouter := []Replica{
-		{ID: "icmp://edge-1.example.net", Kind: KindICMP, Host: "edge-1.example.net"},
-		{ID: "icmp://[2001:db8::1]", Kind: KindICMP, Host: "2001:db8::1"},
-		{ID: "icmp://edge-2.example.net?ignored=1#fragment", Kind: KindICMP, Host: "edge-2.example.net"},
+	wantRouter := []config.Replica{
+		{ID: "icmp://edge-1.example.net", Kind: config.KindICMP, Host: "edge-1.example.net"},
+		{ID: "icmp://[2001:db8::1]", Kind: config.KindICMP, Host: "2001:db8::1"},
+		{ID: "icmp://edge-2.example.net?ignored=1#fragment", Kind: config.KindICMP, Host: "edge-2.example.net"},
 	}
-	if router.Mode != ModePoll || !reflect.DeepEqual(router.Replicas, wantRouter) {
+	if router.Mode != config.ModePoll || !reflect.DeepEqual(router.Replicas, wantRouter) {
 		t.Errorf("router replicas = %+v", router.Replicas)
 	}
 
 	lb := web.Nodes[1]
-	wantLB := []Replica{
-		{ID: "tcp://edge-1.example.net:80", Kind: KindTCP, Host: "edge-1.example.net", Port: "80"},
-		{ID: "tcp://[::1]:8080", Kind: KindTCP, Host: "::1", Port: "8080"},
-		{ID: "ssh://bastion.example.net:22", Kind: KindSSH, Host: "bastion.example.net", Port: "22"},
-		{ID: "SSH://user@Bastion.example.net:2222?x=1#y", Kind: KindSSH, Host: "Bastion.example.net", Port: "2222"},
+	wantLB := []config.Replica{
+		{ID: "tcp://edge-1.example.net:80", Kind: config.KindTCP, Host: "edge-1.example.net", Port: "80"},
+		{ID: "tcp://[::1]:8080", Kind: config.KindTCP, Host: "::1", Port: "8080"},
+		{ID: "ssh://bastion.example.net:22", Kind: config.KindSSH, Host: "bastion.example.net", Port: "22"},
+		{ID: "SSH://user@Bastion.example.net:2222?x=1#y", Kind: config.KindSSH, Host: "Bastion.example.net", Port: "2222"},
 	}
 	if !reflect.DeepEqual(lb.Replicas, wantLB) {
 		t.Errorf("load-balancer replicas = %+v", lb.Replicas)
 	}
 
 	api := web.Nodes[2]
-	wantAPIReplicas := []Replica{
-		{ID: "https://API.example.com", Kind: KindHTTP, URL: "https://api.example.com/"},
-		{ID: "http://api.example.com:8080/health?full=1", Kind: KindHTTP, URL: "http://api.example.com:8080/health?full=1"},
+	wantAPIReplicas := []config.Replica{
+		{ID: "https://API.example.com", Kind: config.KindHTTP, URL: "https://api.example.com/"},
+		{ID: "http://api.example.com:8080/health?full=1", Kind: config.KindHTTP, URL: "http://api.example.com:8080/health?full=1"},
 	}
 	if !reflect.DeepEqual(api.Replicas, wantAPIReplicas) {
 		t.Errorf("api replicas = %+v", api.Replicas)
 	}
-	wantHeaders := []Header{
+	wantHeaders := []config.Header{
 		{"Authorization", "Bearer xxxx"}, {"X-Multi", "a"}, {"X-Multi", "b"}, {"Accept", "text/plain"},
 	}
 	if !reflect.DeepEqual(api.HTTPHeaders, wantHeaders) {
@@ -462,20 +491,20 @@ func TestEveryKey(t *testing.T) {
 	}
 
 	sub := web.Nodes[3]
-	wantSub := []Header{{"Zeta", "1"}, {"Alpha", "2"}, {"Alpha", "3"}, {"Middle", "4"}}
+	wantSub := []config.Header{{Name: "Zeta", Value: "1"}, {Name: "Alpha", Value: "2"}, {Name: "Alpha", Value: "3"}, {Name: "Middle", Value: "4"}}
 	if !reflect.DeepEqual(sub.HTTPHeaders, wantSub) || sub.HTTPMethod != "HEAD" {
 		t.Errorf("sub-table headers = %+v (%q)", sub.HTTPHeaders, sub.HTTPMethod)
 	}
 	dotted := web.Nodes[4]
-	if want := []Header{{"X-Second", "2"}, {"X-First", "1"}}; !reflect.DeepEqual(dotted.HTTPHeaders, want) {
+	if want := []config.Header{{Name: "X-Second", Value: "2"}, {Name: "X-First", Value: "1"}}; !reflect.DeepEqual(dotted.HTTPHeaders, want) {
 		t.Errorf("dotted headers = %+v", dotted.HTTPHeaders)
 	}
-	if empty := svcs[2].Nodes[2]; empty.Mode != ModePoll || empty.Replicas != nil {
+	if empty := svcs[2].Nodes[2]; empty.Mode != config.ModePoll || empty.Replicas != nil {
 		t.Errorf("empty poll node = %+v", empty)
 	}
 
 	push := svcs[1].Nodes[0]
-	if push.Mode != ModePush || push.RabbitMQQueue != "client" ||
+	if push.Mode != config.ModePush || push.RabbitMQQueue != "client" ||
 		push.RabbitMQQueueNackHealthyBelow == nil || *push.RabbitMQQueueNackHealthyBelow != 100 ||
 		push.RabbitMQQueueNackDeadAbove == nil || *push.RabbitMQQueueNackDeadAbove != 4294967295 {
 		t.Errorf("push node = %+v", push)
@@ -485,17 +514,17 @@ func TestEveryKey(t *testing.T) {
 	}
 
 	internal := svcs[2]
-	if internal.Nodes[0].Mode != ModeLocal {
+	if internal.Nodes[0].Mode != config.ModeLocal {
 		t.Errorf("gateway mode = %q", internal.Nodes[0].Mode)
 	}
 	script := internal.Nodes[1]
-	if script.Mode != ModeScript || len(script.Scripts) != 2 ||
+	if script.Mode != config.ModeScript || len(script.Scripts) != 2 ||
 		strings.TrimSpace(script.Scripts[0]) != "exit 0" || script.Scripts[1] != "exit 1" {
 		t.Errorf("scripts = %q", script.Scripts)
 	}
 
 	inline := svcs[3].Nodes[0]
-	if want := []Header{{"B", "2"}, {"A", "1"}}; !reflect.DeepEqual(inline.HTTPHeaders, want) {
+	if want := []config.Header{{Name: "B", Value: "2"}, {Name: "A", Value: "1"}}; !reflect.DeepEqual(inline.HTTPHeaders, want) {
 		t.Errorf("inline-array node headers = %+v", inline.HTTPHeaders)
 	}
 	if inline.ID != "api" || inline.Replicas[0].URL != "https://example.org/" {
@@ -505,7 +534,7 @@ func TestEveryKey(t *testing.T) {
 
 func TestUnknownKeysWarn(t *testing.T) {
 	cfg, warnings := mustLoad(t, "unknown-keys.cfg", nil)
-	if cfg.Notify == nil || cfg.Notify.Webhook == nil {
+	if cfg.Notify == nil || cfg.Notify.Notifiers["webhook"] == nil {
 		t.Fatal("known tables next to unknown ones were not decoded")
 	}
 	var got []string
@@ -539,13 +568,13 @@ func TestMinimalDefaults(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings: %v", warnings)
 	}
-	want := Config{
-		Server: Server{
+	want := config.Config{
+		Server: config.Server{
 			LogLevel: "error", Inet: "[::1]:8080", Workers: 4,
 			ManagerToken: "manager-secret", ReporterToken: "reporter-secret", MetricsEnabled: true,
 		},
-		Assets: Assets{Path: "./res/assets/"},
-		Branding: Branding{
+		Assets: config.Assets{Path: "./res/assets/"},
+		Branding: config.Branding{
 			PageTitle:   "Status Page",
 			PageURL:     "https://status.example.com/",
 			CompanyName: "Example SAS",
@@ -556,7 +585,7 @@ func TestMinimalDefaults(t *testing.T) {
 			WebsiteURL:  "https://example.com/",
 			SupportURL:  "mailto:support@example.com",
 		},
-		Metrics: Metrics{
+		Metrics: config.Metrics{
 			PollInterval:               120 * time.Second,
 			PollRetry:                  2,
 			PollRetryWait:              500 * time.Millisecond,
@@ -574,8 +603,8 @@ func TestMinimalDefaults(t *testing.T) {
 			LocalDelayDead:             40 * time.Second,
 			PushReplicasMax:            1000,
 		},
-		Probe:   Probe{Services: []Service{}},
-		Storage: Storage{Enabled: true},
+		Probe:   config.Probe{Services: []config.Service{}},
+		Storage: config.Storage{Enabled: true},
 	}
 	// The working directory of the test is config/, where ./res/assets/
 	// does not exist.
@@ -610,10 +639,10 @@ service = []
 `
 
 // parseWith parses minimalText with its placeholders replaced.
-func parseWith(t *testing.T, manager, reporter, extra string, environ []string) (*Config, []Warning, error) {
+func parseWith(t *testing.T, manager, reporter, extra string, environ []string) (*config.Config, []config.Issue, error) {
 	t.Helper()
 	text := strings.NewReplacer("MANAGER", manager, "REPORTER", reporter, "EXTRA", extra).Replace(minimalText)
-	return Parse([]byte(text), ".", environ)
+	return parse([]byte(text), ".", environ)
 }
 
 func TestNotifyDefaults(t *testing.T) {
@@ -621,12 +650,14 @@ func TestNotifyDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Notify{
+	want := &config.Notify{
 		StartupNotification:     true,
 		ReminderBackoffFunction: "none",
 		ReminderBackoffLimit:    3,
-		Email:                   &Email{To: "a@x", From: "b@x", SMTPHost: "localhost", SMTPPort: 587, SMTPEncrypt: true},
-		Webhook:                 &Webhook{HookURL: "https://hooks.example.com/"},
+		Notifiers: map[string]any{
+			"email":   &providers.Email{To: "a@x", From: "b@x", SMTPHost: "localhost", SMTPPort: 587, SMTPEncrypt: true},
+			"webhook": &providers.Webhook{HookURL: "https://hooks.example.com/"},
+		},
 	}
 	if !reflect.DeepEqual(cfg.Notify, want) {
 		t.Errorf("notify = %+v, want %+v", cfg.Notify, want)
@@ -660,7 +691,7 @@ func TestLogLevelCaseInsensitive(t *testing.T) {
 	}
 	text := strings.Replace(minimalText, "[server]", "[server]\nlog_level = \"WaRn\"\ninet = \"[::]:80\"", 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, _, err = Parse([]byte(text), ".", nil)
+	cfg, _, err = parse([]byte(text), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -673,7 +704,7 @@ func TestAssetsPathExists(t *testing.T) {
 	dir := t.TempDir()
 	text := strings.Replace(minimalText, "[assets]", "[assets]\npath = '"+dir+"'", 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, _, err := Parse([]byte(text), ".", nil)
+	cfg, _, err := parse([]byte(text), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -695,7 +726,7 @@ func TestInterpolationInConfig(t *testing.T) {
 	extra := "# a comment mentioning ${PLAIN} and ${WEIRD} is harmless\n"
 	text := strings.Replace(minimalText, `company_name = "Example"`, `company_name = "${UNDEFINED_VAR}-$PLAIN-$$"`, 1)
 	text = strings.NewReplacer("MANAGER", "${VIGIL_MANAGER_TOKEN}", "REPORTER", "r", "EXTRA", extra).Replace(text)
-	cfg, warnings, err := Parse([]byte(text), ".", environ)
+	cfg, warnings, err := parse([]byte(text), ".", environ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -742,71 +773,17 @@ func TestInterpolate(t *testing.T) {
 		{"ünï${B}cødé", "ünïtwocødé"},
 	}
 	for _, tc := range tests {
-		if got := string(Interpolate([]byte(tc.in), environ)); got != tc.want {
+		if got := string(config.Interpolate([]byte(tc.in), environ)); got != tc.want {
 			t.Errorf("Interpolate(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	if got := string(Interpolate([]byte("${A}"), nil)); got != "${A}" {
+	if got := string(config.Interpolate([]byte("${A}"), nil)); got != "${A}" {
 		t.Errorf("nil environ: %q", got)
 	}
 }
 
-func TestURLNormalisation(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://status.example.com", "https://status.example.com/"},
-		{"HTTPS://Status.Example.COM:443/Path?Q=1#F", "https://status.example.com/Path?Q=1#F"},
-		{"http://example.com:80", "http://example.com/"},
-		{"http://example.com:8080", "http://example.com:8080/"},
-		{"https://example.com:80/", "https://example.com:80/"},
-		{"http://[2001:DB8::1]:80/x", "http://[2001:db8::1]/x"},
-		{"mailto:support@example.com", "mailto:support@example.com"},
-		{"  https://example.com/a b ", "https://example.com/a%20b"},
-	}
-	for _, tc := range tests {
-		got, err := normalizeURL(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("normalizeURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"", "example.com", "/relative", "https://", "http:opaque", "https://example.com:65536/", "http://exa mple.com/"} {
-		if got, err := normalizeURL(bad); err == nil {
-			t.Errorf("normalizeURL(%q) = %q, want an error", bad, got)
-		}
-	}
-}
-
-func TestParseReplica(t *testing.T) {
-	good := map[string]Replica{
-		"icmp://host":                {ID: "icmp://host", Kind: KindICMP, Host: "host"},
-		"icmp://10.0.0.1?q#f":        {ID: "icmp://10.0.0.1?q#f", Kind: KindICMP, Host: "10.0.0.1"},
-		"tcp://[::1]:22":             {ID: "tcp://[::1]:22", Kind: KindTCP, Host: "::1", Port: "22"},
-		"tcp://u:p@host:1?q#f":       {ID: "tcp://u:p@host:1?q#f", Kind: KindTCP, Host: "host", Port: "1"},
-		"ssh://host:22":              {ID: "ssh://host:22", Kind: KindSSH, Host: "host", Port: "22"},
-		"https://x.com":              {ID: "https://x.com", Kind: KindHTTP, URL: "https://x.com/"},
-		"HTTP://X.com:80/a?b":        {ID: "HTTP://X.com:80/a?b", Kind: KindHTTP, URL: "http://x.com/a?b"},
-		"http://x.com/#frag":         {ID: "http://x.com/#frag", Kind: KindHTTP, URL: "http://x.com/#frag"},
-		"TCP://Host.Example.com:443": {ID: "TCP://Host.Example.com:443", Kind: KindTCP, Host: "Host.Example.com", Port: "443"},
-	}
-	for in, want := range good {
-		got, err := parseReplica(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("parseReplica(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{
-		"icmp://host/", "icmp://host:7", "icmp:host", "icmp:///",
-		"tcp://host", "tcp://host:80/", "tcp://host:", "tcp://:80",
-		"ssh://host", "ssh://host:22/x",
-		"ftp://host", "udp://host:53", "host:80", "http://", "",
-	} {
-		if got, err := parseReplica(bad); err == nil {
-			t.Errorf("parseReplica(%q) = %+v, want an error", bad, got)
-		}
-	}
-}
-
 func TestParseSyntaxErrorPosition(t *testing.T) {
-	_, _, err := Parse([]byte("[server]\nmanager_token = \"x\nreporter_token = \"y\"\n"), ".", nil)
+	_, _, err := parse([]byte("[server]\nmanager_token = \"x\nreporter_token = \"y\"\n"), ".", nil)
 	errs := problemsOf(t, err)
 	if len(errs) != 1 || !strings.Contains(errs[0].Message, "TOML syntax error at line 2, column") {
 		t.Errorf("got %v", err)
@@ -814,7 +791,7 @@ func TestParseSyntaxErrorPosition(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, _, err := Load(filepath.Join(t.TempDir(), "nope.cfg"), nil)
+	_, _, err := load(filepath.Join(t.TempDir(), "nope.cfg"), nil)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load of a missing file: %v", err)
 	}
@@ -847,11 +824,11 @@ X-Bare = ["3", "4"]
 `
 	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, _, err := Parse([]byte(text), ".", nil)
+	cfg, _, err := parse([]byte(text), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Header{{"X-Quoted", "1"}, {"X-Literal", "2"}, {"X-Bare", "3"}, {"X-Bare", "4"}}
+	want := []config.Header{{Name: "X-Quoted", Value: "1"}, {Name: "X-Literal", Value: "2"}, {Name: "X-Bare", Value: "3"}, {Name: "X-Bare", Value: "4"}}
 	if got := cfg.Probe.Services[0].Nodes[0].HTTPHeaders; !reflect.DeepEqual(got, want) {
 		t.Errorf("headers = %+v", got)
 	}
@@ -870,7 +847,7 @@ http_headers = { X-Ok = ["fine", "bad\u0000value", 3], X-Table = { a = "b" } }
 `
 	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	_, _, err := Parse([]byte(text), ".", nil)
+	_, _, err := parse([]byte(text), ".", nil)
 	errs := problemsOf(t, err)
 	const h = "probe.service[0].node[0].http_headers"
 	for _, w := range []struct{ path, reason string }{
@@ -892,14 +869,14 @@ func TestStorageSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, warnings, err := Parse(append(base, []byte("\n[storage]\nenabled = false\npath = \"/var/lib/vigil\"\n")...), ".", nil)
+	cfg, warnings, err := parse(append(base, []byte("\n[storage]\nenabled = false\npath = \"/var/lib/vigil\"\n")...), ".", nil)
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("err %v warnings %v", err, warnings)
 	}
-	if cfg.Storage != (Storage{Enabled: false, Path: "/var/lib/vigil"}) {
+	if cfg.Storage != (config.Storage{Enabled: false, Path: "/var/lib/vigil"}) {
 		t.Fatalf("storage %+v", cfg.Storage)
 	}
-	_, _, err = Parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), ".", nil)
+	_, _, err = parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), ".", nil)
 	if err == nil || !strings.Contains(err.Error(), "storage.enabled") {
 		t.Fatalf("bad storage.enabled: %v", err)
 	}

@@ -1,374 +1,471 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
-
-	toml "github.com/pelletier/go-toml/v2"
 )
 
-// decoder converts the generic document produced by go-toml into a Config,
-// collecting every problem and warning on the way.
+// Notifier is the schema of one [notify.<name>] table, declared by the
+// package that implements the notifier: New returns a fresh value to decode
+// the table into, a pointer to a tagged struct like config's own tables.
+// Load stores it in Notify.Notifiers under Name.
+type Notifier struct {
+	Name string
+	New  func() any
+}
+
+// decoder assigns a document tree onto the tagged structs of the schema,
+// collecting every issue with its path.
 type decoder struct {
-	order    keyOrder
-	env      envState
-	problems Errors
-	warnings []Warning
+	env       envState
+	notifiers []Notifier
+	issues    []ranked
+	ok        map[string]bool // paths of the keys that decoded without a problem
 }
 
-// fail records a problem at path.
-func (d *decoder) fail(path, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+// ranked is an issue and the index, among the fields of the table being
+// decoded, of the key it concerns: a table's issues come out in field order.
+type ranked struct {
+	Issue
+	rank int
 }
 
-// warn records a warning at path.
-func (d *decoder) warn(path, format string, args ...any) {
-	d.warnings = append(d.warnings, Warning{Path: path, Message: fmt.Sprintf(format, args...)})
+func (d *decoder) add(path string, warning bool, format string, args ...any) {
+	d.issues = append(d.issues, ranked{Issue: Issue{Path: path, Message: fmt.Sprintf(format, args...), Warning: warning}})
 }
 
-// table is one TOML table being converted. Every key read through its
-// accessors is marked as known; done reports the others as warnings.
-type table struct {
-	d    *decoder
-	path string
-	m    map[string]any
-	used map[string]bool
+func (d *decoder) fail(path, format string, args ...any) { d.add(path, false, format, args...) }
+func (d *decoder) warn(path, format string, args ...any) { d.add(path, true, format, args...) }
+
+// field is one key of a schema struct: `toml:"key,options"` and an optional
+// `default:"value"` (in the field's unit).
+type field struct {
+	index          []int
+	key, opts, def string
 }
 
-// table wraps the decoded TOML table m found at path.
-func (d *decoder) table(path string, m map[string]any) *table {
-	return &table{d: d, path: path, m: m, used: map[string]bool{}}
-}
+func (f field) has(opt string) bool { return strings.Contains(f.opts+",", ","+opt+",") }
 
-// at returns the TOML path of key in this table.
-func (t *table) at(key string) string { return joinPath(t.path, key) }
-
-// lookup returns the raw value of key and marks the key as known. A
-// missing required key is recorded as a problem.
-func (t *table) lookup(key string, required bool) (any, bool) {
-	t.used[key] = true
-	v, ok := t.m[key]
-	if !ok && required {
-		t.d.fail(t.at(key), "required key missing")
+// fieldsOf lists the tagged fields of a struct type; an embedded struct
+// without a tag adds its own.
+func fieldsOf(t reflect.Type) []field {
+	var out []field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, ok := sf.Tag.Lookup("toml")
+		if sf.Anonymous && !ok {
+			for _, f := range fieldsOf(sf.Type) {
+				out = append(out, field{append([]int{i}, f.index...), f.key, f.opts, f.def})
+			}
+		} else if ok && tag != "-" && sf.IsExported() {
+			key, opts, _ := strings.Cut(tag, ",")
+			out = append(out, field{[]int{i}, key, "," + opts, sf.Tag.Get("default")})
+		}
 	}
-	return v, ok
+	return out
 }
 
-// has reports whether key is present, and marks it as known.
-func (t *table) has(key string) bool {
-	t.used[key] = true
-	_, ok := t.m[key]
-	return ok
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	headersType  = reflect.TypeFor[[]Header]()
+	regexpType   = reflect.TypeFor[regexp.Regexp]()
+	textType     = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// isText reports whether values of type t decode from a string through
+// UnmarshalText.
+func isText(t reflect.Type) bool { return reflect.PointerTo(t).Implements(textType) }
+
+// isTable reports whether values of type t decode from a table.
+func isTable(t reflect.Type) bool { return t.Kind() == reflect.Struct && !isText(t) }
+
+// setDefaults gives the fields of the struct v, and of its sub-tables, their
+// default values.
+func (d *decoder) setDefaults(v reflect.Value) {
+	for _, f := range fieldsOf(v.Type()) {
+		fv := v.FieldByIndex(f.index)
+		if isTable(fv.Type()) {
+			d.setDefaults(fv)
+			continue
+		}
+		var def any = f.def
+		if n, err := strconv.ParseInt(f.def, 10, 64); err == nil {
+			def = n
+		} else if x, err := strconv.ParseFloat(f.def, 64); err == nil {
+			def = x
+		} else if f.def == "true" {
+			def = true
+		}
+		if f.def != "" {
+			d.value("", def, fv, f)
+		}
+	}
 }
 
-// done reports every key of the table that no accessor read as an unknown
-// key or table (a warning, never an error), in document order. When a known
-// key of the same table is close enough to be the intended one (see
-// suggestKey), the warning names it: unknown key (did you mean "x"?).
-func (t *table) done() {
+// decodeStruct decodes the table t found at path into the struct v: defaults
+// first, then each field from its key, then the struct's Check method, then
+// a warning for every key no field reads, in document order, naming the
+// closest known key when one is likely meant.
+func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
+	start := len(d.issues)
+	d.setDefaults(v)
+	fields := fieldsOf(v.Type())
 	var known []string
-	for k := range t.used {
-		known = append(known, k)
+	guard, _ := v.Addr().Interface().(interface{ refuse(key string) string })
+	for i, f := range fields {
+		fv, p, mark := v.FieldByIndex(f.index), joinPath(path, f.key), len(d.issues)
+		raw, present := t.vals[f.key]
+		switch {
+		case f.has("notifiers"):
+			known = append(known, d.decodeNotifiers(path, t, fv)...)
+		case present && guard != nil && guard.refuse(f.key) != "":
+			d.fail(p, "%s", guard.refuse(f.key))
+		case present:
+			d.ok[p] = d.value(p, raw, fv, f)
+		case f.has("required") && isTable(fv.Type()):
+			d.fail(p, "required table missing")
+		case f.has("required"):
+			d.fail(p, "required key missing")
+		}
+		if f.key != "" {
+			known = append(known, f.key)
+		}
+		for j := mark; j < len(d.issues); j++ {
+			d.issues[j].rank = i
+		}
 	}
-	for _, k := range t.d.order.keys(t.path, t.m) {
-		if t.used[k] {
+	if c, ok := v.Addr().Interface().(interface{ Check(*Report) }); ok {
+		c.Check(&Report{d: d, path: path, fields: fields})
+	}
+	slices.SortStableFunc(d.issues[start:], func(a, b ranked) int { return a.rank - b.rank })
+	for _, k := range t.keys {
+		if slices.Contains(known, k) {
 			continue
 		}
 		what := "key"
-		switch v := t.m[k].(type) {
-		case map[string]any:
+		if n := typeName(t.vals[k]); n == "table" || n == "array of tables" {
 			what = "table"
-		case []any:
-			if len(v) > 0 && isTable(v[0]) {
-				what = "table"
-			}
 		}
 		if s := suggestKey(k, known); s != "" {
-			t.d.warn(t.at(k), "unknown %s (did you mean %q?)", what, s)
+			d.warn(joinPath(path, k), "unknown %s (did you mean %q?)", what, s)
 		} else {
-			t.d.warn(t.at(k), "unknown %s, ignored", what)
+			d.warn(joinPath(path, k), "unknown %s, ignored", what)
 		}
 	}
 }
 
-// isTable reports whether v is a decoded TOML table.
-func isTable(v any) bool {
-	_, ok := v.(map[string]any)
+// decodeNotifiers decodes the [notify.<name>] tables the schema knows into v
+// (a map[string]any), in schema order, and returns their names.
+func (d *decoder) decodeNotifiers(path string, t *table, v reflect.Value) (names []string) {
+	for _, n := range d.notifiers {
+		names = append(names, n.Name)
+		if raw, ok := t.vals[n.Name]; ok {
+			if section := n.New(); d.value(joinPath(path, n.Name), raw, reflect.ValueOf(section).Elem(), field{}) {
+				if v.IsNil() {
+					v.Set(reflect.ValueOf(map[string]any{}))
+				}
+				v.SetMapIndex(reflect.ValueOf(n.Name), reflect.ValueOf(section))
+			}
+		}
+	}
+	return names
+}
+
+// value decodes the TOML value raw found at p into v and reports whether it
+// is valid; every problem is recorded with its path.
+func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
+	t := v.Type()
+	switch k := t.Kind(); {
+	case k == reflect.Pointer:
+		n := reflect.New(t.Elem())
+		ok := d.value(p, raw, n.Elem(), f)
+		if ok {
+			v.Set(n)
+		}
+		return ok
+	case k == reflect.Interface:
+		v.Set(reflect.ValueOf(raw))
+		return true
+	case t == headersType:
+		return d.headers(p, raw, v)
+	case isTable(t):
+		tbl, ok := raw.(*table)
+		if !ok {
+			d.fail(p, "must be a table (got %s)", typeName(raw))
+		} else {
+			d.decodeStruct(p, tbl, v)
+		}
+		return ok
+	case k == reflect.Slice && isTable(t.Elem()):
+		return d.tables(p, raw, v)
+	case k == reflect.Slice:
+		return d.strings(p, raw, v, f)
+	case k == reflect.Bool:
+		b, ok := raw.(bool)
+		if ok {
+			v.SetBool(b)
+		} else {
+			d.fail(p, "must be a boolean, true or false (got %s)", typeName(raw))
+		}
+		return ok
+	case k == reflect.Float32:
+		x, isFloat := raw.(float64)
+		n, isInt := raw.(int64)
+		switch {
+		case isInt:
+			x = float64(float32(n))
+		case !isFloat:
+			d.fail(p, "must be a number (got %s)", typeName(raw))
+			return false
+		case !math.IsInf(x, 0) && math.Abs(x) > math.MaxFloat32:
+			d.fail(p, "out of range for a 32-bit float (got %v)", x)
+			return false
+		}
+		v.SetFloat(x)
+		return true
+	case k == reflect.Int, k == reflect.Int64, k == reflect.Uint32:
+		return d.integer(p, raw, v, f)
+	}
+	s, ok := raw.(string)
+	if !ok {
+		d.fail(p, "must be a string (got %s)", typeName(raw))
+		return false
+	}
+	return d.checkString(p, s, f.has("secret")) && d.text(p, s, v, f)
+}
+
+// integer decodes an integer: a u64 of the original (int, or a duration in
+// seconds or, with ms, milliseconds), a u16, a u32 or a signed int64.
+func (d *decoder) integer(p string, raw any, v reflect.Value, f field) bool {
+	unit, limit, unsigned := int64(1), int64(math.MaxInt64), v.Kind() != reflect.Int64
+	switch {
+	case v.Type() == durationType && f.has("ms"):
+		unit, unsigned = int64(time.Millisecond), true
+	case v.Type() == durationType:
+		unit, unsigned = int64(time.Second), true
+	case f.has("u16"):
+		limit = math.MaxUint16
+	case v.Kind() == reflect.Uint32:
+		limit = math.MaxUint32
+	}
+	n, isInt := raw.(int64)
+	x, isFloat := raw.(float64)
+	switch limit /= unit; {
+	case isFloat:
+		d.fail(p, "must be an integer, not a float (got %v)", x)
+	case !isInt:
+		d.fail(p, "must be an integer (got %s)", typeName(raw))
+	case unsigned && n < 0:
+		d.fail(p, "must be a non-negative integer (got %d)", n)
+	case n > limit:
+		d.fail(p, "out of range: must be at most %d (got %d)", limit, n)
+	case v.Kind() == reflect.Uint32:
+		v.SetUint(uint64(n))
+		return true
+	default:
+		v.SetInt(n * unit)
+		return true
+	}
+	return false
+}
+
+// text stores a string in v: through UnmarshalText for the types that have
+// it, normalised for a url field.
+func (d *decoder) text(p, s string, v reflect.Value, f field) bool {
+	var err error
+	switch {
+	case isText(v.Type()):
+		err = v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s))
+		if err != nil && v.Type() == regexpType {
+			err = fmt.Errorf("invalid regular expression: %w", err)
+		}
+	case f.has("url"):
+		var ue *urlError
+		if s, err = normalizeURL(s); f.has("secret") && errors.As(err, &ue) {
+			err = errors.New(ue.redacted())
+		}
+	}
+	if err != nil {
+		d.fail(p, "%v", err)
+	} else if !isText(v.Type()) {
+		v.SetString(s)
+	}
+	return err == nil
+}
+
+// strings decodes an array of strings into a slice of strings or of a type
+// with UnmarshalText (converted only when every element is a string).
+func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
+	arr, ok := raw.([]any)
+	if !ok {
+		d.fail(p, "must be an array of strings (got %s)", typeName(raw))
+		return false
+	}
+	for i, e := range arr {
+		if s, isString := e.(string); !isString {
+			d.fail(indexPath(p, i), "must be a string (got %s)", typeName(e))
+			ok = false
+		} else {
+			ok = d.checkString(indexPath(p, i), s, f.has("secret")) && ok
+		}
+	}
+	if !ok {
+		return false
+	}
+	out := reflect.MakeSlice(v.Type(), 0, len(arr))
+	for i, e := range arr {
+		el := reflect.New(v.Type().Elem()).Elem()
+		if d.text(indexPath(p, i), e.(string), el, f) {
+			out = reflect.Append(out, el)
+		} else {
+			ok = false
+		}
+	}
+	v.Set(out)
 	return ok
 }
 
-// typeName names the TOML type of a decoded value, for error messages.
+// tables decodes an array of tables into a slice of structs. An element
+// that is not a table stays zero, so indexes keep matching the file.
+func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
+	arr, ok := raw.([]any)
+	if !ok {
+		d.fail(p, "must be an array of tables (got %s)", typeName(raw))
+		return false
+	}
+	v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
+	for i, e := range arr {
+		if t, isTable := e.(*table); isTable {
+			d.decodeStruct(indexPath(p, i), t, v.Index(i))
+		} else {
+			d.fail(indexPath(p, i), "must be a table (got %s)", typeName(e))
+		}
+	}
+	return true
+}
+
+// headers decodes a node's http_headers table in file order; a header whose
+// value is an array of strings is repeated once per value.
+func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
+	t, ok := raw.(*table)
+	if !ok {
+		d.fail(p, "must be a table of header names to strings or arrays of strings (got %s)", typeName(raw))
+		return false
+	}
+	var out []Header
+	for _, name := range t.keys {
+		hp := joinPath(p, name)
+		values, paths := []any{t.vals[name]}, []string{hp}
+		switch val := t.vals[name].(type) {
+		case string:
+		case []any:
+			values, paths = val, make([]string, len(val))
+			for i := range val {
+				paths[i] = indexPath(hp, i)
+			}
+		default:
+			values = nil
+		}
+		if !validHeaderName(name) {
+			d.fail(hp, "invalid HTTP header name %q", name)
+			continue
+		}
+		if values == nil {
+			d.fail(hp, "must be a string or an array of strings (got %s)", typeName(t.vals[name]))
+		}
+		for i, e := range values {
+			s, ok := e.(string)
+			switch {
+			case !ok:
+				d.fail(paths[i], "must be a string (got %s)", typeName(e))
+			case !validHeaderValue(s):
+				d.fail(paths[i], "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
+			default:
+				d.checkString(paths[i], s, false)
+				out = append(out, Header{Name: name, Value: s})
+			}
+		}
+	}
+	v.Set(reflect.ValueOf(out))
+	return true
+}
+
+// typeName names the TOML type of a value, for messages.
 func typeName(v any) string {
 	switch v := v.(type) {
-	case string:
-		return "string"
-	case int64:
-		return "integer"
+	case []any:
+		if len(v) > 0 {
+			if _, ok := v[0].(*table); ok {
+				return "array of tables"
+			}
+		}
+		return "array"
+	case *table:
+		return "table"
+	case dateTime:
+		return "date-time"
 	case float64:
 		return "float"
 	case bool:
 		return "boolean"
-	case map[string]any:
-		return "table"
-	case []any:
-		if len(v) > 0 && isTable(v[0]) {
-			return "array of tables"
-		}
-		return "array"
-	case time.Time, toml.LocalDate, toml.LocalTime, toml.LocalDateTime:
-		return "date-time"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-// sub returns the sub-table at key. A present value that is not a table is
-// a problem; a missing one is a problem only when required.
-func (t *table) sub(key string, required bool) (*table, bool) {
-	v, ok := t.lookup(key, false)
-	if !ok {
-		if required {
-			t.d.fail(t.at(key), "required table missing")
-		}
-		return nil, false
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		t.d.fail(t.at(key), "must be a table (got %s)", typeName(v))
-		return nil, false
-	}
-	return t.d.table(t.at(key), m), true
-}
-
-// subArray returns the array of tables at key ([[key]] sections, or an
-// array of inline tables). ok is false when the key is absent or invalid;
-// elements that are not tables are reported and skipped.
-func (t *table) subArray(key string, required bool) ([]*table, bool) {
-	v, ok := t.lookup(key, required)
-	if !ok {
-		return nil, false
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		t.d.fail(t.at(key), "must be an array of tables (got %s)", typeName(v))
-		return nil, false
-	}
-	out := make([]*table, 0, len(arr))
-	for i, e := range arr {
-		p := indexPath(t.at(key), i)
-		m, ok := e.(map[string]any)
-		if !ok {
-			t.d.fail(p, "must be a table (got %s)", typeName(e))
-			continue
-		}
-		out = append(out, t.d.table(p, m))
-	}
-	return out, true
-}
-
-// str reads a string. ok is true only when the key is present and valid.
-func (t *table) str(key string, required bool) (string, bool) {
-	v, ok := t.lookup(key, required)
-	if !ok {
-		return "", false
-	}
-	s, ok := v.(string)
-	if !ok {
-		t.d.fail(t.at(key), "must be a string (got %s)", typeName(v))
-		return "", false
-	}
-	return s, t.d.checkString(t.at(key), s)
-}
-
-// strDefault reads an optional string, returning def when absent or invalid.
-func (t *table) strDefault(key, def string) string {
-	if s, ok := t.str(key, false); ok {
-		return s
-	}
-	return def
-}
-
-// strPtr reads an optional string; nil when absent or invalid.
-func (t *table) strPtr(key string) *string {
-	if s, ok := t.str(key, false); ok {
-		return &s
-	}
-	return nil
-}
-
-// strings reads an array of strings.
-func (t *table) strings(key string, required bool) ([]string, bool) {
-	v, ok := t.lookup(key, required)
-	if !ok {
-		return nil, false
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		t.d.fail(t.at(key), "must be an array of strings (got %s)", typeName(v))
-		return nil, false
-	}
-	out := make([]string, 0, len(arr))
-	valid := true
-	for i, e := range arr {
-		s, ok := e.(string)
-		if !ok {
-			t.d.fail(indexPath(t.at(key), i), "must be a string (got %s)", typeName(e))
-			valid = false
-			continue
-		}
-		if !t.d.checkString(indexPath(t.at(key), i), s) {
-			valid = false
-		}
-		out = append(out, s)
-	}
-	return out, valid
-}
-
-// boolean reads a boolean, returning def when absent or invalid.
-func (t *table) boolean(key string, def bool) bool {
-	v, ok := t.lookup(key, false)
-	if !ok {
-		return def
-	}
-	b, ok := v.(bool)
-	if !ok {
-		t.d.fail(t.at(key), "must be a boolean, true or false (got %s)", typeName(v))
-		return def
-	}
-	return b
-}
-
-// Integer widths of the original's unsigned fields.
-const (
-	maxU16 = math.MaxUint16
-	maxU32 = math.MaxUint32
-	// maxU64 is the largest value a TOML integer can hold (TOML integers
-	// are signed 64-bit); the original's u64 fields accept all of them.
-	maxU64 = math.MaxInt64
-)
-
-// uint reads an unsigned integer of at most max. Floats, negative values and
-// values above max are problems naming the key.
-func (t *table) uint(key string, max uint64, required bool) (uint64, bool) {
-	v, ok := t.lookup(key, required)
-	if !ok {
-		return 0, false
-	}
-	switch n := v.(type) {
 	case int64:
-		if n < 0 {
-			t.d.fail(t.at(key), "must be a non-negative integer (got %d)", n)
-			return 0, false
-		}
-		if uint64(n) > max {
-			t.d.fail(t.at(key), "out of range: must be at most %d (got %d)", max, n)
-			return 0, false
-		}
-		return uint64(n), true
-	case float64:
-		t.d.fail(t.at(key), "must be an integer, not a float (got %v)", n)
-	default:
-		t.d.fail(t.at(key), "must be an integer (got %s)", typeName(v))
+		return "integer"
 	}
-	return 0, false
+	return "string"
 }
 
-// uintDefault reads an optional unsigned integer as an int, def when absent
-// or invalid.
-func (t *table) uintDefault(key string, max uint64, def int) int {
-	if n, ok := t.uint(key, max, false); ok {
-		return int(n)
-	}
-	return def
+// Report is given to the Check method of a schema struct once its table is
+// decoded. Warn and Fail record an issue at a key of that table ("key", or
+// "key[2]" and "key[2].sub" inside arrays). They record nothing for a key
+// that is absent or did not decode, so checks only speak of values the file
+// gave that are otherwise valid.
+type Report struct {
+	d      *decoder
+	path   string
+	fields []field
 }
 
-// uint32Ptr reads an optional u32; nil when absent or invalid.
-func (t *table) uint32Ptr(key string) *uint32 {
-	if n, ok := t.uint(key, maxU32, false); ok {
-		v := uint32(n)
-		return &v
-	}
-	return nil
-}
+// Warn records a warning at key.
+func (r *Report) Warn(key, format string, args ...any) { r.add(key, true, format, args) }
 
-// int64Ptr reads an optional signed 64-bit integer; nil when absent or
-// invalid.
-func (t *table) int64Ptr(key string) *int64 {
-	v, ok := t.lookup(key, false)
-	if !ok {
-		return nil
-	}
-	switch n := v.(type) {
-	case int64:
-		return &n
-	case float64:
-		t.d.fail(t.at(key), "must be an integer, not a float (got %v)", n)
-	default:
-		t.d.fail(t.at(key), "must be an integer (got %s)", typeName(v))
-	}
-	return nil
-}
+// Fail records a problem at key.
+func (r *Report) Fail(key, format string, args ...any) { r.add(key, false, format, args) }
 
-// duration reads an unsigned integer counted in unit (time.Second or
-// time.Millisecond). ok is false when absent or invalid.
-func (t *table) duration(key string, unit time.Duration, required bool) (time.Duration, bool) {
-	n, ok := t.uint(key, maxU64, required)
-	if !ok {
-		return 0, false
-	}
-	if n > uint64(math.MaxInt64/int64(unit)) {
-		t.d.fail(t.at(key), "out of range: must be at most %d (got %d)", math.MaxInt64/int64(unit), n)
-		return 0, false
-	}
-	return time.Duration(n) * unit, true
-}
-
-// durationDefault reads an optional duration, def when absent or invalid.
-func (t *table) durationDefault(key string, unit, def time.Duration) time.Duration {
-	if v, ok := t.duration(key, unit, false); ok {
-		return v
-	}
-	return def
-}
-
-// float32 reads an f32; TOML integers are accepted as well ("1" is 1.0).
-func (t *table) float32(key string, def float32) float32 {
-	v, ok := t.lookup(key, false)
-	if !ok {
-		return def
-	}
-	switch n := v.(type) {
-	case float64:
-		if !math.IsInf(n, 0) && math.Abs(n) > math.MaxFloat32 {
-			t.d.fail(t.at(key), "out of range for a 32-bit float (got %v)", n)
-			return def
-		}
-		return float32(n)
-	case int64:
-		return float32(n)
-	default:
-		t.d.fail(t.at(key), "must be a number (got %s)", typeName(v))
-		return def
+func (r *Report) add(key string, warning bool, format string, args []any) {
+	if r.ok(key) {
+		name := key[:strings.IndexAny(key+"[", ".[")]
+		r.d.add(r.path+"."+key, warning, format, args...)
+		r.d.issues[len(r.d.issues)-1].rank = slices.IndexFunc(r.fields, func(f field) bool { return f.key == name })
 	}
 }
 
-// url reads a URL-typed string and returns its normalised serialisation.
-func (t *table) url(key string, required bool) (string, bool) {
-	s, ok := t.str(key, required)
-	if !ok {
-		return "", false
+// ok reports whether key is present and decoded without a problem.
+func (r *Report) ok(key string) bool {
+	if i := strings.LastIndexByte(key, '['); strings.HasSuffix(key, "]") {
+		key = key[:i]
 	}
-	u, err := normalizeURL(s)
-	if err != nil {
-		var ue *urlError
-		if isSecret(t.at(key)) && errors.As(err, &ue) {
-			t.d.fail(t.at(key), "%s", ue.redacted())
-		} else {
-			t.d.fail(t.at(key), "%v", err)
-		}
-		return "", false
-	}
-	return u, true
+	return r.d.ok[r.path+"."+key]
 }
+
+// joinPath appends a key to a TOML path, quoted unless it is a bare key:
+// server."foo.bar" is the key "foo.bar" of table server.
+func joinPath(parent, key string) string {
+	if key == "" || strings.Trim(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+		key = strconv.Quote(key)
+	}
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// indexPath appends an array index to a TOML path: path[i].
+func indexPath(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }

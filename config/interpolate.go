@@ -2,26 +2,15 @@ package config
 
 import "strings"
 
-// Interpolate performs Vigil's environment substitution on the raw text of a
-// configuration file, before any TOML parsing (spec §2.1):
-//
-//   - only the braced form ${NAME} is recognised; $NAME and $$ are left
-//     untouched;
-//   - ${NAME} is replaced, verbatim (no quoting or escaping), by the value of
-//     the variable NAME from environ when such a variable exists;
-//   - references to undefined variables are left literally in the text;
-//   - there is no default-value syntax (${X:-y} only matches a variable
-//     literally named "X:-y");
-//   - the whole text is processed, comments and script bodies included.
-//
-// environ uses the os.Environ format ("NAME=value"). When a name occurs more
-// than once the last entry wins (the original collects the environment into a
-// hash map). Variables whose name or value contains '$', '{' or '}' are
-// skipped: the original refuses to start when any such variable exists, even
-// an unrelated one (spec §11 item 13); this implementation simply never
-// substitutes them. Because every substituted value is then free of '$',
-// a single left-to-right scan is equivalent to the original's repeated
-// whole-text replacement, and substituted text is never rescanned.
+// Interpolate performs Vigil's environment substitution on the raw text of
+// a configuration file, comments and scripts included, before parsing (spec
+// §2.1): each ${NAME} is replaced verbatim by the value of NAME in environ
+// (os.Environ format; the last entry of a name wins). $NAME, $$, undefined
+// variables and ${X:-y} (no default-value syntax: it names "X:-y") stay as
+// written. Variables whose name or value contains '$', '{' or '}' are never
+// substituted (the original refuses to start when one exists, spec §11 item
+// 13), so substituted text never holds a reference and one left-to-right
+// scan equals the original's repeated replacement.
 func Interpolate(text []byte, environ []string) []byte {
 	vars, _ := envVars(environ)
 	if len(vars) == 0 {

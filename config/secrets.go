@@ -2,48 +2,9 @@ package config
 
 import "strings"
 
-// isSecret reports whether the key at path holds a credential: a token or
-// password the server checks, or one it sends to another service (a hook
-// URL whose path is the credential counts as one). The list:
-//
-//   - server.manager_token, server.reporter_token, server.metrics_token
-//   - plugins.rabbitmq.auth_password
-//   - notify.email.smtp_password
-//   - notify.twilio.auth_token
-//   - notify.slack.hook_url (the URL is the credential)
-//   - notify.zulip.bot_api_key
-//   - notify.telegram.bot_token
-//   - notify.pushover.app_token
-//   - notify.gotify.app_token
-//   - notify.xmpp.xmpp_password
-//   - notify.matrix.access_token
-//   - notify.webex.token
-//   - notify.webhook.hook_url (webhook endpoints usually embed a token)
-//
-// For these keys an unresolved ${NAME} is an error (a literal "${NAME}"
-// must never become a password), problems never quote the value, and a value
-// equal to a published example (exampleSecretSource) is a warning.
-// Identifiers that are not secret on their own (Twilio account SID, Pushover
-// user keys, chat and room ids, user names) are not in the list.
-func isSecret(path string) bool {
-	switch path {
-	case "server.manager_token", "server.reporter_token", "server.metrics_token",
-		"plugins.rabbitmq.auth_password",
-		"notify.email.smtp_password",
-		"notify.twilio.auth_token",
-		"notify.slack.hook_url",
-		"notify.zulip.bot_api_key",
-		"notify.telegram.bot_token",
-		"notify.pushover.app_token",
-		"notify.gotify.app_token",
-		"notify.xmpp.xmpp_password",
-		"notify.matrix.access_token",
-		"notify.webex.token",
-		"notify.webhook.hook_url":
-		return true
-	}
-	return false
-}
+// IsExampleSecret reports whether value is a published example secret (see
+// exampleSecretSource): a secret key holding one already has a warning.
+func IsExampleSecret(value string) bool { return exampleSecretSource(value) != "" }
 
 // exampleSecretSource returns where value is published as an example
 // secret, or "" when it is not a known example. This is the one list of
@@ -123,12 +84,12 @@ func (e envState) refProblem(name string) string {
 	return msg
 }
 
-// checkString applies the rules every decoded string value goes through:
-// unresolved ${NAME} references (an error for secrets, a warning
-// elsewhere), example secrets and empty server tokens. It reports whether
+// checkString applies the rules every string value goes through: an
+// unresolved ${NAME} reference is an error in a secret (a tag option: a
+// literal "${NAME}" must never become a password) and a warning elsewhere;
+// a secret equal to a published example is a warning. It reports whether
 // the value may be used.
-func (d *decoder) checkString(path, value string) bool {
-	secret := isSecret(path)
+func (d *decoder) checkString(path, value string, secret bool) bool {
 	ok := true
 	for _, name := range unresolvedRefs(value) {
 		switch {
@@ -141,15 +102,12 @@ func (d *decoder) checkString(path, value string) bool {
 			d.warn(path, "%s; ${%s} is kept as written", d.env.refProblem(name), name)
 		}
 	}
-	if !ok || !secret {
-		return ok
-	}
-	if src := exampleSecretSource(value); src != "" {
+	if src := exampleSecretSource(value); ok && secret && src != "" {
 		if strings.HasPrefix(path, "server.") {
 			d.warn(path, "is the example value from %s: anyone who has read it can use what it protects; set a secret of your own", src)
 		} else {
 			d.warn(path, "is the placeholder from %s, not a real credential: replace it", src)
 		}
 	}
-	return true
+	return ok
 }

@@ -11,28 +11,15 @@ import (
 // specialDefaultPorts lists the WHATWG "special" schemes and their default
 // ports. Special URLs must have a host, their empty path serialises as "/",
 // their host is lowercased and a port equal to the default is dropped.
-var specialDefaultPorts = map[string]string{
-	"http":  "80",
-	"https": "443",
-	"ws":    "80",
-	"wss":   "443",
-	"ftp":   "21",
-}
+var specialDefaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443", "ftp": "21"}
 
-// parseURL parses a URL-typed configuration value the way the original's
-// URL type (WHATWG rules) accepts it and returns it normalised:
-//
-//   - leading and trailing spaces and control characters are removed;
-//   - the URL must be absolute (have a scheme); the scheme is lowercased;
-//   - special schemes (http, https, ws, wss, ftp) need a host; their host is
-//     lowercased, a default port is dropped (":80" for http, ":443" for
-//     https) and an empty path becomes "/";
-//   - a port must be a decimal number up to 65535;
-//   - other schemes (mailto:, tcp://, icmp://, …) are kept as written apart
-//     from the scheme's case.
-//
-// Not reproduced from WHATWG: IDNA/punycode host conversion, IPv4 shorthand
-// normalisation ("0x7f.1") and backslash-as-slash handling.
+// parseURL parses a URL-typed value as the original's URL type (WHATWG
+// rules) accepts it, normalised: surrounding spaces and control characters
+// dropped; absolute only, scheme lowercased; the special schemes (http,
+// https, ws, wss, ftp) need a host, which is lowercased, lose a default port
+// and get "/" for an empty path; a port is at most 65535; other schemes
+// (mailto:, tcp://, …) are kept as written. Not reproduced: IDNA, IPv4
+// shorthands ("0x7f.1") and backslashes as slashes.
 func parseURL(raw string) (*url.URL, error) {
 	s := strings.TrimFunc(raw, func(r rune) bool { return r <= ' ' })
 	if s == "" {
@@ -121,48 +108,4 @@ func normalizeURL(raw string) (string, error) {
 		return "", err
 	}
 	return u.String(), nil
-}
-
-// parseReplica parses one entry of a poll node's replicas (spec §3.3).
-// The returned error message is meant to follow the replica's TOML path.
-func parseReplica(raw string) (Replica, error) {
-	u, err := parseURL(raw)
-	if err != nil {
-		return Replica{}, fmt.Errorf("invalid replica url: %v", err)
-	}
-	r := Replica{ID: raw}
-	switch u.Scheme {
-	case "http", "https":
-		r.Kind = KindHTTP
-		r.URL = u.String()
-		return r, nil
-	case "icmp":
-		r.Kind = KindICMP
-		if u.Opaque != "" || u.Hostname() == "" {
-			return Replica{}, fmt.Errorf("icmp replica needs a host only, as icmp://host (got %q)", raw)
-		}
-		if u.Port() != "" {
-			return Replica{}, fmt.Errorf("icmp replica needs a host only, without a port (got port %q)", u.Port())
-		}
-		if p := u.EscapedPath(); p != "" {
-			return Replica{}, fmt.Errorf("icmp replica needs a host only, without a path, not even \"/\" (got path %q)", p)
-		}
-	case "tcp", "ssh":
-		r.Kind = ReplicaKind(u.Scheme)
-		if u.Opaque != "" || u.Hostname() == "" {
-			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (no host in %q)", u.Scheme, raw)
-		}
-		if u.Port() == "" {
-			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (port missing in %q)", u.Scheme, raw)
-		}
-		if p := u.EscapedPath(); p != "" {
-			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (got path %q)", u.Scheme, p)
-		}
-	default:
-		return Replica{}, fmt.Errorf("invalid replica url: unsupported scheme %q (want icmp, tcp, ssh, http or https)", u.Scheme)
-	}
-	// Query, fragment and user-info are tolerated and ignored (§3.3).
-	r.Host = u.Hostname()
-	r.Port = u.Port()
-	return r, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	nodeactor "github.com/vigil-go/vigil/actors/node"
 	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
@@ -100,7 +101,8 @@ func TestReloadRebuildsOnlyWhatChanged(t *testing.T) {
 		// A changed notifier section swaps the actor, still without a startup.
 		changed := *next
 		notify := *next.Notify
-		notify.Webhook = &config.Webhook{HookURL: "http://hooks.test/other"}
+		notify.Notifiers = maps.Clone(notify.Notifiers)
+		notify.Notifiers["webhook"] = &providers.Webhook{HookURL: "http://hooks.test/other"}
 		changed.Notify = &notify
 		if err := tree.Reload(context.Background(), &changed); err != nil {
 			t.Fatal(err)
@@ -118,7 +120,8 @@ func TestReloadRebuildsOnlyWhatChanged(t *testing.T) {
 		// loading) is refused and changes nothing.
 		bad := changed
 		badNotify := notify
-		badNotify.Gotify = &config.Gotify{AppURL: "http://[::1", AppToken: "t"}
+		badNotify.Notifiers = maps.Clone(notify.Notifiers)
+		badNotify.Notifiers["gotify"] = &providers.Gotify{AppURL: "http://[::1", AppToken: "t"}
 		bad.Notify = &badNotify
 		if err := tree.Reload(context.Background(), &bad); err == nil {
 			t.Fatal("invalid notifier accepted")

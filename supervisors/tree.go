@@ -34,9 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,14 +284,11 @@ func (t *Tree) buildNotifiers(cfg *config.Config) ([]providers.Built, error) {
 	if cfg.Notify == nil {
 		return nil, nil
 	}
-	built, notes, problems := providers.Build(cfg, providers.Deps{
+	built, problems := providers.Kinds().Build(cfg, providers.Deps{
 		HTTPClient: t.deps.NotifierClient, PageTitle: cfg.Branding.PageTitle, PageURL: cfg.Branding.PageURL, Logger: t.logger,
 	})
 	if len(problems) > 0 {
 		return nil, problems
-	}
-	for _, note := range notes {
-		t.logger.Warn(note)
 	}
 	return built, nil
 }
@@ -348,14 +343,12 @@ func (t *Tree) applyNotifiers(p notifierPlan) {
 // removeTimeout bounds how long a reload waits for a stopped actor.
 const removeTimeout = 5 * time.Second
 
-// notifierFP fingerprints one notifier's section and the branding it uses.
+// notifierFP fingerprints one notifier's decoded section and the branding
+// it uses.
 func notifierFP(cfg *config.Config, kind string) string {
 	var section any
 	if cfg.Notify != nil {
-		v := reflect.ValueOf(*cfg.Notify).FieldByNameFunc(func(name string) bool { return strings.EqualFold(name, kind) })
-		if v.IsValid() {
-			section = v.Interface()
-		}
+		section = cfg.Notify.Notifiers[kind]
 	}
 	b, _ := json.Marshal(struct {
 		Section    any

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/actors/replica"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
@@ -54,7 +55,7 @@ func treeConfig(hook string) *config.Config {
 		Branding: config.Branding{PageTitle: "Tree", PageURL: "http://tree.test/"},
 		Metrics: config.Metrics{PollInterval: 200 * time.Millisecond, PollParallelism: 2, ScriptParallelism: 1,
 			ScriptInterval: time.Second},
-		Notify: &config.Notify{StartupNotification: true, ReminderBackoffFunction: "none", Webhook: &config.Webhook{HookURL: hook}},
+		Notify: &config.Notify{StartupNotification: true, ReminderBackoffFunction: "none", Notifiers: map[string]any{"webhook": &providers.Webhook{HookURL: hook}}},
 		Probe: config.Probe{Services: []config.Service{{ID: "web", Label: "Web", Nodes: []config.Node{
 			{ID: "api", Label: "API", Mode: config.ModePoll, Replicas: []config.Replica{{ID: "http://a/", Kind: config.KindHTTP}, {ID: "http://b/", Kind: config.KindHTTP}}},
 		}}}},

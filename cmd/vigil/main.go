@@ -91,20 +91,19 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return supervisors.ExitOK
 	}
 
-	cfg, warnings, err := config.Load(o.config, environ)
-	var notes []string
+	kinds := providers.Kinds()
+	cfg, warnings, err := config.Load(o.config, environ, kinds.Notifiers()...)
 	if err == nil {
-		var problems config.Errors
-		if notes, problems = providers.Check(cfg); len(problems) > 0 {
+		if problems := kinds.Check(cfg); len(problems) > 0 {
 			err = problems
 		}
 	}
 	if err != nil {
-		reportConfig(stderr, o.config, err, warnings, notes)
+		reportConfig(stderr, o.config, err, warnings)
 		return supervisors.ExitConfig
 	}
 	if o.check {
-		n := reportConfig(stderr, o.config, nil, warnings, notes)
+		n := reportConfig(stderr, o.config, nil, warnings)
 		if n > 0 {
 			fmt.Fprintf(stdout, "%s: configuration is valid (%s)\n", o.config, count(n, "warning"))
 		} else {
@@ -190,7 +189,7 @@ const reloadDebounce = 500 * time.Millisecond
 // logged by the tree, in one record saying what changed.
 func reload(ctx context.Context, path string, environ []string, tree *supervisors.Tree, logger *slog.Logger) {
 	m := tree.Metrics
-	cfg, warnings, err := config.Load(path, environ)
+	cfg, warnings, err := config.Load(path, environ, providers.Kinds().Notifiers()...)
 	if err == nil {
 		err = tree.Reload(ctx, cfg)
 	}
@@ -235,23 +234,19 @@ func reportConfigError(w io.Writer, path string, err error) {
 }
 
 // reportConfig prints the errors of a configuration (err, possibly nil),
-// then every warning and notifier note, then, when the file has errors, a
-// count of both. It returns the number of warnings printed.
-func reportConfig(w io.Writer, path string, err error, warnings []config.Warning, notes []string) int {
+// then every warning, then, when the file has errors, a count of both. It
+// returns the number of warnings printed.
+func reportConfig(w io.Writer, path string, err error, warnings []config.Issue) int {
 	if err != nil {
 		reportConfigError(w, path, err)
 	}
 	for _, wn := range warnings {
 		fmt.Fprintf(w, "%s: warning: %s\n", path, wn)
 	}
-	for _, n := range notes {
-		fmt.Fprintf(w, "%s: warning: %s\n", path, n)
-	}
-	nw := len(warnings) + len(notes)
 	if errs := (config.Errors)(nil); errors.As(err, &errs) {
-		fmt.Fprintf(w, "%s: configuration is invalid: %s, %s\n", path, count(len(errs), "error"), count(nw, "warning"))
+		fmt.Fprintf(w, "%s: configuration is invalid: %s, %s\n", path, count(len(errs), "error"), count(len(warnings), "warning"))
 	}
-	return nw
+	return len(warnings)
 }
 
 // count formats "1 error", "2 errors", "0 warnings".

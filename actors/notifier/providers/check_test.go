@@ -27,39 +27,44 @@ func problemPaths(errs config.Errors) []string {
 func TestPlaceholdersBuild(t *testing.T) {
 	cases := []struct {
 		name string
-		n    config.Notify
+		s    Section
 	}{
-		{"email sample", config.Notify{Email: &config.Email{From: "status@acme.example", To: "status@acme.example", SMTPHost: "localhost",
-			SMTPPort: 587, SMTPUsername: "user-access", SMTPPassword: "user-password"}}},
-		{"email odd", config.Notify{Email: &config.Email{From: "Status <s@x>", To: "not an address", SMTPPort: 0}}},
-		{"twilio sample", config.Notify{Twilio: &config.Twilio{To: []string{"+336xxxxxxx", "+337xxxxxxx"}, ServiceSID: "service-sid",
-			AccountSID: "account-sid", AuthToken: "auth-token", RemindersOnly: true}}},
-		{"twilio empty", config.Notify{Twilio: &config.Twilio{To: []string{}, AccountSID: "AC/../x"}}},
-		{"slack sample", config.Notify{Slack: &config.Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true}}},
-		{"slack ftp", config.Notify{Slack: &config.Slack{HookURL: "ftp://hooks.slack.com/x"}}},
-		{"zulip sample", config.Notify{Zulip: &config.Zulip{BotEmail: "bot-name@domain.zulipchat.com", BotAPIKey: "xxxx", Channel: "vigil",
-			APIURL: "https://domain.zulipchat.com/api/v1/"}}},
-		{"zulip odd", config.Notify{Zulip: &config.Zulip{BotEmail: "a:b", APIURL: "mailto:x"}}},
-		{"telegram sample", config.Notify{Telegram: &config.Telegram{BotToken: "xxxxxxxxxx:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", ChatID: "xxxxxxxxx"}}},
-		{"telegram odd", config.Notify{Telegram: &config.Telegram{BotToken: "12 34/..", ChatID: " "}}},
-		{"pushover sample", config.Notify{Pushover: &config.Pushover{AppToken: "xxxx", UserKeys: []string{"xxxx"}}}},
-		{"pushover empty", config.Notify{Pushover: &config.Pushover{}}},
-		{"gotify sample", config.Notify{Gotify: &config.Gotify{AppURL: "https://push.gotify.net/", AppToken: "xxxx"}}},
-		{"gotify odd", config.Notify{Gotify: &config.Gotify{AppURL: "ftp://push.example.com/"}}},
-		{"xmpp sample", config.Notify{XMPP: &config.XMPP{From: "vigil@acme.example", To: "oncall@acme.example", XMPPPassword: "xmpp-password"}}},
-		{"xmpp odd", config.Notify{XMPP: &config.XMPP{From: "example.com", To: "ops@"}}},
-		{"matrix sample", config.Notify{Matrix: &config.Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "xxxx", RoomID: "!abc123:matrix.org"}}},
-		{"matrix odd", config.Notify{Matrix: &config.Matrix{HomeserverURL: "matrix.example.org"}}},
-		{"webex sample", config.Notify{Webex: &config.Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "xxxxx", RoomID: "yyyyy"}}},
-		{"webex odd", config.Notify{Webex: &config.Webex{EndpointURL: "mailto:x@example.com"}}},
-		{"webhook sample", config.Notify{Webhook: &config.Webhook{HookURL: "https://domain.com/webhooks/xxxx"}}},
-		{"webhook odd", config.Notify{Webhook: &config.Webhook{HookURL: "file:///tmp/hook"}}},
+		{"email sample", &Email{From: "status@acme.example", To: "status@acme.example", SMTPHost: "localhost",
+			SMTPPort: 587, SMTPUsername: "user-access", SMTPPassword: "user-password"}},
+		{"email odd", &Email{From: "Status <s@x>", To: "not an address", SMTPPort: 0}},
+		{"twilio sample", &Twilio{To: []string{"+336xxxxxxx", "+337xxxxxxx"}, ServiceSID: "service-sid",
+			AccountSID: "account-sid", AuthToken: "auth-token", Options: Options{RemindersOnly: true}}},
+		{"twilio empty", &Twilio{To: []string{}, AccountSID: "AC/../x"}},
+		{"slack sample", &Slack{HookURL: "https://hooks.slack.com/services/xxxx", MentionChannel: true}},
+		{"slack ftp", &Slack{HookURL: "ftp://hooks.slack.com/x"}},
+		{"zulip sample", &Zulip{BotEmail: "bot-name@domain.zulipchat.com", BotAPIKey: "xxxx", Channel: "vigil",
+			APIURL: "https://domain.zulipchat.com/api/v1/"}},
+		{"zulip odd", &Zulip{BotEmail: "a:b", APIURL: "mailto:x"}},
+		{"telegram sample", &Telegram{BotToken: "xxxxxxxxxx:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", ChatID: "xxxxxxxxx"}},
+		{"telegram odd", &Telegram{BotToken: "12 34/..", ChatID: " "}},
+		{"pushover sample", &Pushover{AppToken: "xxxx", UserKeys: []string{"xxxx"}}},
+		{"pushover empty", &Pushover{}},
+		{"gotify sample", &Gotify{AppURL: "https://push.gotify.net/", AppToken: "xxxx"}},
+		{"gotify odd", &Gotify{AppURL: "ftp://push.example.com/"}},
+		{"xmpp sample", &XMPP{From: "vigil@acme.example", To: "oncall@acme.example", XMPPPassword: "xmpp-password"}},
+		{"xmpp odd", &XMPP{From: "example.com", To: "ops@"}},
+		{"matrix sample", &Matrix{HomeserverURL: "https://matrix.org/", AccessToken: "xxxx", RoomID: "!abc123:matrix.org"}},
+		{"matrix odd", &Matrix{HomeserverURL: "matrix.example.org"}},
+		{"webex sample", &Webex{EndpointURL: "https://webexapis.com/v1/messages", Token: "xxxxx", RoomID: "yyyyy"}},
+		{"webex odd", &Webex{EndpointURL: "mailto:x@example.com"}},
+		{"webhook sample", &Webhook{HookURL: "https://domain.com/webhooks/xxxx"}},
+		{"webhook odd", &Webhook{HookURL: "file:///tmp/hook"}},
 	}
 	for _, tc := range cases {
-		n := tc.n
-		built, notes, problems := Build(&config.Config{Notify: &n}, tDeps(nil))
-		if len(built) != 1 || len(notes) != 0 || len(problems) != 0 {
-			t.Errorf("%s: built %d, notes %v, problems %v", tc.name, len(built), notes, problems)
+		kind := strings.Fields(tc.name)[0]
+		cfg := &config.Config{Notify: &config.Notify{Notifiers: map[string]any{kind: tc.s}}}
+		built, problems := Kinds().Build(cfg, tDeps(nil))
+		if len(built) != 1 || len(problems) != 0 {
+			t.Errorf("%s: built %d, problems %v", tc.name, len(built), problems)
+			continue
+		}
+		if built[0].Provider.Kind() != kind || built[0].RemindersOnly != (tc.name == "twilio sample") {
+			t.Errorf("%s: built %s, reminders only %v", tc.name, built[0].Provider.Kind(), built[0].RemindersOnly)
 		}
 	}
 }
@@ -87,26 +92,26 @@ func TestPlaceholderDeliveries(t *testing.T) {
 
 	client, hits := refusingAPI(t)
 	d := tDeps(client)
-	tw, _ := newTwilio(&config.Notify{Twilio: &config.Twilio{To: []string{"+336xxxxxxx"}, ServiceSID: "service-sid",
-		AccountSID: "account-sid", AuthToken: "auth-token"}}, d)
+	tw, _ := (&Twilio{To: []string{"+336xxxxxxx"}, ServiceSID: "service-sid",
+		AccountSID: "account-sid", AuthToken: "auth-token"}).Build(d)
 	if err := tw.Send(ctx, n, nil); err == nil || hits.Load() != 0 {
 		t.Errorf("twilio with placeholder credentials: err %v, %d requests", err, hits.Load())
 	}
 
-	empty, _ := newTwilio(&config.Notify{Twilio: &config.Twilio{To: []string{}, AccountSID: twTestAccount, AuthToken: twTestToken}}, d)
+	empty, _ := (&Twilio{To: []string{}, AccountSID: twTestAccount, AuthToken: twTestToken}).Build(d)
 	if err := empty.Send(ctx, n, nil); err != nil || hits.Load() != 0 {
 		t.Errorf("twilio without recipients: err %v, %d requests", err, hits.Load())
 	}
-	po, _ := newPushover(&config.Notify{Pushover: &config.Pushover{AppToken: "xxxx"}}, d)
+	po, _ := (&Pushover{AppToken: "xxxx"}).Build(d)
 	if err := po.Send(ctx, n, nil); err != nil || hits.Load() != 0 {
 		t.Errorf("pushover without user keys: err %v, %d requests", err, hits.Load())
 	}
 
-	x, _ := newXMPP(&config.Notify{XMPP: &config.XMPP{From: "example.com", To: "ops@example.com", XMPPPassword: "pw"}}, d)
+	x, _ := (&XMPP{From: "example.com", To: "ops@example.com", XMPPPassword: "pw"}).Build(d)
 	if err := x.Send(ctx, n, nil); err == nil || !strings.Contains(err.Error(), `from "example.com" is not an account JID`) {
 		t.Errorf("xmpp without a local part: %v", err)
 	}
-	x, _ = newXMPP(&config.Notify{XMPP: &config.XMPP{From: "vigil@example.com", To: "ops@", XMPPPassword: "pw"}}, d)
+	x, _ = (&XMPP{From: "vigil@example.com", To: "ops@", XMPPPassword: "pw"}).Build(d)
 	if err := x.Send(ctx, n, nil); err == nil || !strings.Contains(err.Error(), `to "ops@" is not a JID`) {
 		t.Errorf("xmpp with a bad recipient: %v", err)
 	}
@@ -116,15 +121,15 @@ func TestPlaceholderDeliveries(t *testing.T) {
 	real := tDeps(NewHTTPClient())
 	for _, p := range []func() (any, error){
 		func() (any, error) {
-			p, _ := newSlack(&config.Notify{Slack: &config.Slack{HookURL: "ftp://hooks.slack.com/x"}}, real)
+			p, _ := (&Slack{HookURL: "ftp://hooks.slack.com/x"}).Build(real)
 			return p, p.Send(ctx, n, nil)
 		},
 		func() (any, error) {
-			p, _ := newWebhook(&config.Notify{Webhook: &config.Webhook{HookURL: "file:///tmp/hook"}}, real)
+			p, _ := (&Webhook{HookURL: "file:///tmp/hook"}).Build(real)
 			return p, p.Send(ctx, n, nil)
 		},
 		func() (any, error) {
-			p, _ := newWebex(&config.Notify{Webex: &config.Webex{EndpointURL: "mailto:x@example.com", Token: "t", RoomID: "r"}}, real)
+			p, _ := (&Webex{EndpointURL: "mailto:x@example.com", Token: "t", RoomID: "r"}).Build(real)
 			return p, p.Send(ctx, n, nil)
 		},
 	} {
@@ -134,7 +139,7 @@ func TestPlaceholderDeliveries(t *testing.T) {
 	}
 
 	// The sample's Slack hook reaches the (stand-in) API and is refused.
-	sl, _ := newSlack(&config.Notify{Slack: &config.Slack{HookURL: "https://hooks.slack.com/services/xxxx"}}, d)
+	sl, _ := (&Slack{HookURL: "https://hooks.slack.com/services/xxxx"}).Build(d)
 	if err := sl.Send(ctx, n, nil); err == nil || hits.Load() != 1 {
 		t.Errorf("slack placeholder: err %v, %d requests", err, hits.Load())
 	}
@@ -143,12 +148,12 @@ func TestPlaceholderDeliveries(t *testing.T) {
 // TestBuildReportsUnparsableURL: the one problem left to the providers is a
 // URL they cannot parse (the loader never hands them one).
 func TestBuildReportsUnparsableURL(t *testing.T) {
-	cfg := &config.Config{Notify: &config.Notify{
-		Gotify:  &config.Gotify{AppURL: "http://[::1", AppToken: "t"},
-		Matrix:  &config.Matrix{HomeserverURL: "http://[::1", AccessToken: "t", RoomID: "r"},
-		Webhook: &config.Webhook{HookURL: "https://example.com/hook"},
-	}}
-	built, _, problems := Build(cfg, tDeps(nil))
+	cfg := &config.Config{Notify: &config.Notify{Notifiers: map[string]any{
+		"gotify":  &Gotify{AppURL: "http://[::1", AppToken: "t"},
+		"matrix":  &Matrix{HomeserverURL: "http://[::1", AccessToken: "t", RoomID: "r"},
+		"webhook": &Webhook{HookURL: "https://example.com/hook"},
+	}}}
+	built, problems := Kinds().Build(cfg, tDeps(nil))
 	paths := problemPaths(problems)
 	if len(built) != 1 || len(paths) != 2 || paths[0] != "notify.gotify.app_url" || paths[1] != "notify.matrix.homeserver_url" {
 		t.Fatalf("built %d, problems %v", len(built), problems)

@@ -50,11 +50,50 @@ type email struct {
 	tlsConfig *tls.Config
 }
 
-// newEmail builds the email notifier. Like the original it accepts any
-// address, host and port (the configuration loader warns about the ones that
-// cannot work); a delivery with them fails.
-func newEmail(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Email
+// Email is the [notify.email] table.
+type Email struct {
+	// To and From are single addresses.
+	To       string `toml:"to,required"`
+	From     string `toml:"from,required"`
+	SMTPHost string `toml:"smtp_host" default:"localhost"`
+	SMTPPort int    `toml:"smtp_port,u16" default:"587"`
+	// SMTPUsername and SMTPPassword are "" when unset (no authentication).
+	SMTPUsername string `toml:"smtp_username"`
+	SMTPPassword string `toml:"smtp_password,secret"`
+	// SMTPEncrypt requires STARTTLS.
+	SMTPEncrypt bool `toml:"smtp_encrypt" default:"true"`
+	Options
+}
+
+// Check warns about addresses, host and port that cannot work.
+func (c *Email) Check(r *config.Report) {
+	const lost = "no email can be sent"
+	// A display name is fine here ("Ops <ops@example.com>").
+	if _, err := mail.ParseAddress(c.To); err != nil {
+		r.Warn("to", "is not an email address (got %q): %s", c.To, lost)
+	}
+	// The page title is the display name, so only a bare address works.
+	if a, err := mail.ParseAddress(c.From); err != nil || a.Name != "" || a.Address != c.From {
+		r.Warn("from", "is not a bare email address such as status@example.com (got %q): %s", c.From, lost)
+	}
+	if strings.TrimSpace(c.SMTPHost) == "" || strings.ContainsAny(c.SMTPHost, " \t\r\n/") {
+		r.Warn("smtp_host", "is not a host name or IP address (got %q): %s", c.SMTPHost, lost)
+	}
+	if c.SMTPPort == 0 {
+		r.Warn("smtp_port", "port 0 cannot be connected to: %s", lost)
+	}
+	// Both must be set for the server to authenticate (as in the original).
+	switch {
+	case c.SMTPUsername != "" && c.SMTPPassword == "":
+		r.Warn("smtp_username", "is set but smtp_password is not: mail is sent without authentication")
+	case c.SMTPUsername == "" && c.SMTPPassword != "":
+		r.Warn("smtp_password", "is set but smtp_username is not: mail is sent without authentication")
+	}
+}
+
+// Build makes the email notifier. Like the original it accepts any address,
+// host and port; a delivery with unusable ones fails.
+func (c *Email) Build(d Deps) (notifier.Provider, config.Errors) {
 	helo, err := os.Hostname()
 	if err != nil || helo == "" || strings.ContainsAny(helo, " \t\r\n") {
 		helo = "localhost"

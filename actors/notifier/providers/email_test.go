@@ -183,9 +183,9 @@ func startSMTP(t *testing.T, cert *tls.Certificate, user, pass string) *smtpTest
 
 const emailTestTitle = `Acmé "Status"`
 
-func emailFor(t *testing.T, c config.Email, pool *x509.CertPool) *email {
+func emailFor(t *testing.T, c Email, pool *x509.CertPool) *email {
 	t.Helper()
-	p, errs := newEmail(&config.Notify{Email: &c}, Deps{HTTPClient: http.DefaultClient, PageTitle: emailTestTitle,
+	p, errs := c.Build(Deps{HTTPClient: http.DefaultClient, PageTitle: emailTestTitle,
 		PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
 	if errs != nil {
 		t.Fatal(errs)
@@ -197,8 +197,8 @@ func emailFor(t *testing.T, c config.Email, pool *x509.CertPool) *email {
 	return e
 }
 
-func emailConfig(srv *smtpTestServer, user, pass string, encrypt bool) config.Email {
-	return config.Email{To: "ops@example.test", From: "vigil@example.test", SMTPHost: "127.0.0.1", SMTPPort: srv.addr.Port,
+func emailConfig(srv *smtpTestServer, user, pass string, encrypt bool) Email {
+	return Email{To: "ops@example.test", From: "vigil@example.test", SMTPHost: "127.0.0.1", SMTPPort: srv.addr.Port,
 		SMTPUsername: user, SMTPPassword: pass, SMTPEncrypt: encrypt}
 }
 
@@ -408,7 +408,7 @@ func TestEmailBoundedByContext(t *testing.T) {
 		_, _ = io.Copy(io.Discard, c) // until the client closes
 		c.Close()
 	}()
-	e := emailFor(t, config.Email{To: "ops@example.test", From: "vigil@example.test", SMTPHost: "127.0.0.1",
+	e := emailFor(t, Email{To: "ops@example.test", From: "vigil@example.test", SMTPHost: "127.0.0.1",
 		SMTPPort: l.Addr().(*net.TCPAddr).Port, SMTPEncrypt: true}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -465,16 +465,16 @@ func TestEmailSizeBounds(t *testing.T) {
 // The five kinds are wired in the registry, in dispatch order.
 func TestBuildEmailTwilioSlackZulipTelegram(t *testing.T) {
 	d := Deps{HTTPClient: http.DefaultClient, Logger: slog.New(slog.DiscardHandler)}
-	good := &config.Config{Notify: &config.Notify{
-		Email:    &config.Email{To: "ops@example.test", From: "vigil@example.test", SMTPHost: "localhost", SMTPPort: 587, SMTPEncrypt: true},
-		Twilio:   &config.Twilio{To: []string{"+1555"}, ServiceSID: "MG1", AccountSID: "AC1", AuthToken: "t0k"},
-		Slack:    &config.Slack{HookURL: "https://hooks.slack.com/services/x"},
-		Zulip:    &config.Zulip{BotEmail: "b@z.test", BotAPIKey: "k", Channel: "c", APIURL: "https://z.test/api/v1/"},
-		Telegram: &config.Telegram{BotToken: "1:a", ChatID: "1", RemindersOnly: true},
-	}}
-	built, notes, problems := Build(good, d)
-	if len(problems) != 0 || len(notes) != 0 || len(built) != 5 {
-		t.Fatalf("built %d notes %v problems %v", len(built), notes, problems)
+	good := &config.Config{Notify: &config.Notify{Notifiers: map[string]any{
+		"email":    &Email{To: "ops@example.test", From: "vigil@example.test", SMTPHost: "localhost", SMTPPort: 587, SMTPEncrypt: true},
+		"twilio":   &Twilio{To: []string{"+1555"}, ServiceSID: "MG1", AccountSID: "AC1", AuthToken: "t0k"},
+		"slack":    &Slack{HookURL: "https://hooks.slack.com/services/x"},
+		"zulip":    &Zulip{BotEmail: "b@z.test", BotAPIKey: "k", Channel: "c", APIURL: "https://z.test/api/v1/"},
+		"telegram": &Telegram{BotToken: "1:a", ChatID: "1", Options: Options{RemindersOnly: true}},
+	}}}
+	built, problems := Kinds().Build(good, d)
+	if len(problems) != 0 || len(built) != 5 {
+		t.Fatalf("built %d problems %v", len(built), problems)
 	}
 	for i, k := range []string{"email", "twilio", "slack", "zulip", "telegram"} {
 		if built[i].Provider.Kind() != k || built[i].RemindersOnly != (k == "telegram") {
@@ -482,14 +482,14 @@ func TestBuildEmailTwilioSlackZulipTelegram(t *testing.T) {
 		}
 	}
 	// Values the original accepts build too (the loader warns about them).
-	odd := &config.Config{Notify: &config.Notify{
-		Email:    &config.Email{To: "a@b", From: "nope", SMTPHost: "localhost", SMTPPort: 587},
-		Twilio:   &config.Twilio{ServiceSID: "MG1", AccountSID: "AC1", AuthToken: "t0k"},
-		Slack:    &config.Slack{HookURL: "ftp://x"},
-		Zulip:    &config.Zulip{BotEmail: "b@z.test", BotAPIKey: "k", Channel: "c", APIURL: "mailto:x"},
-		Telegram: &config.Telegram{BotToken: "1:a"},
-	}}
-	built, _, problems = Build(odd, d)
+	odd := &config.Config{Notify: &config.Notify{Notifiers: map[string]any{
+		"email":    &Email{To: "a@b", From: "nope", SMTPHost: "localhost", SMTPPort: 587},
+		"twilio":   &Twilio{ServiceSID: "MG1", AccountSID: "AC1", AuthToken: "t0k"},
+		"slack":    &Slack{HookURL: "ftp://x"},
+		"zulip":    &Zulip{BotEmail: "b@z.test", BotAPIKey: "k", Channel: "c", APIURL: "mailto:x"},
+		"telegram": &Telegram{BotToken: "1:a"},
+	}}}
+	built, problems = Kinds().Build(odd, d)
 	if len(built) != 5 || len(problems) != 0 {
 		t.Fatalf("built %d problems %v", len(built), problems)
 	}

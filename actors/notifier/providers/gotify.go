@@ -21,11 +21,22 @@ type gotify struct {
 	title  string
 }
 
-// newGotify builds the Gotify notifier. Like the original it accepts any
-// URL and token (the configuration loader warns about the ones that cannot
-// work); only a URL that does not parse is a problem.
-func newGotify(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Gotify
+// Gotify is the [notify.gotify] table.
+type Gotify struct {
+	AppURL   string `toml:"app_url,required,url"`
+	AppToken string `toml:"app_token,required,secret"`
+	Options
+}
+
+// Check warns about a URL or token that cannot work.
+func (c *Gotify) Check(r *config.Report) {
+	warnNotHTTP(r, "app_url", c.AppURL, "no message can be pushed", false)
+	warnEmpty(r, "app_token", c.AppToken, "no message can be pushed")
+}
+
+// Build makes the Gotify notifier. Like the original it accepts any URL and
+// token; only a URL that does not parse is a problem.
+func (c *Gotify) Build(d Deps) (notifier.Provider, config.Errors) {
 	target, err := gotifyTarget(c.AppURL, c.AppToken)
 	if err != nil {
 		return nil, config.Errors{{Path: "notify.gotify.app_url", Message: err.Error()}}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -23,7 +22,7 @@ func TestGotifyTargetForms(t *testing.T) {
 		{"https://push.example.com/", "a&b=c d/+", "https://push.example.com/message?token=a%26b%3Dc+d%2F%2B"},
 	}
 	for _, tc := range cases {
-		p, errs := newGotify(&config.Notify{Gotify: &config.Gotify{AppURL: tc.appURL, AppToken: tc.token}}, tDeps(nil))
+		p, errs := (&Gotify{AppURL: tc.appURL, AppToken: tc.token}).Build(tDeps(nil))
 		if errs != nil {
 			t.Fatalf("%s: %v", tc.appURL, errs)
 		}
@@ -59,7 +58,7 @@ func TestGotifyRequests(t *testing.T) {
 	api := gotifyAPI(t)
 	// A sub-path without a trailing slash (the original would have posted
 	// to /gotifymessage).
-	p, errs := newGotify(&config.Notify{Gotify: &config.Gotify{AppURL: api.srv.URL + "/gotify", AppToken: tGotifyToken}}, tDeps(nil))
+	p, errs := (&Gotify{AppURL: api.srv.URL + "/gotify", AppToken: tGotifyToken}).Build(tDeps(nil))
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -88,7 +87,7 @@ func TestGotifyRequests(t *testing.T) {
 
 func TestGotifyRootURLAndFailure(t *testing.T) {
 	api := gotifyAPI(t)
-	p, errs := newGotify(&config.Notify{Gotify: &config.Gotify{AppURL: api.srv.URL + "/", AppToken: tGotifyToken}}, tDeps(nil))
+	p, errs := (&Gotify{AppURL: api.srv.URL + "/", AppToken: tGotifyToken}).Build(tDeps(nil))
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -99,7 +98,7 @@ func TestGotifyRootURLAndFailure(t *testing.T) {
 		t.Fatalf("requests %+v", c)
 	}
 
-	bad, errs := newGotify(&config.Notify{Gotify: &config.Gotify{AppURL: api.srv.URL, AppToken: "wrong"}}, tDeps(nil))
+	bad, errs := (&Gotify{AppURL: api.srv.URL, AppToken: "wrong"}).Build(tDeps(nil))
 	if errs != nil {
 		t.Fatal(errs)
 	}

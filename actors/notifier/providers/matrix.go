@@ -43,11 +43,25 @@ type matrixEvent struct {
 	FormattedBody string `json:"formatted_body"`
 }
 
-// newMatrix builds the Matrix notifier. Like the original it accepts any
-// URL, token and room (the configuration loader warns about the ones that
-// cannot work); only a URL that does not parse is a problem.
-func newMatrix(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Matrix
+// Matrix is the [notify.matrix] table.
+type Matrix struct {
+	HomeserverURL string `toml:"homeserver_url,required,url"`
+	AccessToken   string `toml:"access_token,required,secret"`
+	RoomID        string `toml:"room_id,required"`
+	Options
+}
+
+// Check warns about values that cannot work.
+func (c *Matrix) Check(r *config.Report) {
+	const lost = "no message can be sent"
+	warnNotHTTP(r, "homeserver_url", c.HomeserverURL, lost, false)
+	warnEmpty(r, "access_token", c.AccessToken, lost)
+	warnEmpty(r, "room_id", c.RoomID, lost)
+}
+
+// Build makes the Matrix notifier. Like the original it accepts any URL,
+// token and room; only a URL that does not parse is a problem.
+func (c *Matrix) Build(d Deps) (notifier.Provider, config.Errors) {
 	base, err := url.Parse(c.HomeserverURL)
 	if err != nil {
 		return nil, config.Errors{{Path: "notify.matrix.homeserver_url", Message: err.Error()}}

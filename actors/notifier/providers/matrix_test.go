@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -32,7 +31,7 @@ func matrixAPI(t *testing.T) *recAPI {
 
 func newTestMatrix(t *testing.T, homeserver, token string) *matrix {
 	t.Helper()
-	p, errs := newMatrix(&config.Notify{Matrix: &config.Matrix{HomeserverURL: homeserver, AccessToken: token, RoomID: tMatrixRoom}}, tDeps(nil))
+	p, errs := (&Matrix{HomeserverURL: homeserver, AccessToken: token, RoomID: tMatrixRoom}).Build(tDeps(nil))
 	if errs != nil {
 		t.Fatal(errs)
 	}

@@ -39,11 +39,30 @@ type pushover struct {
 	endpoint string
 }
 
-// newPushover builds the Pushover notifier. Like the original it accepts any
-// token and user keys, even none (the configuration loader warns about the
-// ones that cannot work).
-func newPushover(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Pushover
+// Pushover is the [notify.pushover] table.
+type Pushover struct {
+	AppToken string `toml:"app_token,required,secret"`
+	// UserKeys are the recipients, in escalation order.
+	UserKeys []string `toml:"user_keys,required"`
+	Options
+}
+
+// Check warns about a token or recipients that cannot work.
+func (c *Pushover) Check(r *config.Report) {
+	warnEmpty(r, "app_token", c.AppToken, "no notification can be sent")
+	if len(c.UserKeys) == 0 {
+		r.Warn("user_keys", "lists no user key: no notification will be sent")
+	}
+	for i, k := range c.UserKeys {
+		if strings.TrimSpace(k) == "" {
+			r.Warn(fmt.Sprintf("user_keys[%d]", i), "is empty: this recipient gets no notification")
+		}
+	}
+}
+
+// Build makes the Pushover notifier. Like the original it accepts any token
+// and user keys, even none.
+func (c *Pushover) Build(d Deps) (notifier.Provider, config.Errors) {
 	return &pushover{
 		token: c.AppToken, users: append([]string(nil), c.UserKeys...), client: d.HTTPClient,
 		title: d.PageTitle, pageURL: d.PageURL, endpoint: pushoverEndpoint,

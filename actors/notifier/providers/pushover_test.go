@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-go/vigil/actors/notifier"
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -180,7 +179,7 @@ func pushoverAPI(t *testing.T, bad func(user string) bool) (*recAPI, *http.Clien
 
 func newTestPushover(t *testing.T, client *http.Client, keys ...string) *pushover {
 	t.Helper()
-	p, errs := newPushover(&config.Notify{Pushover: &config.Pushover{AppToken: tPushoverToken, UserKeys: keys}}, tDeps(client))
+	p, errs := (&Pushover{AppToken: tPushoverToken, UserKeys: keys}).Build(tDeps(client))
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -374,7 +373,7 @@ func TestPushoverLimitsAndEscaping(t *testing.T) {
 	api, client := pushoverAPI(t, nil)
 	d := tDeps(client)
 	d.PageTitle = strings.Repeat("é", 300)
-	p, errs := newPushover(&config.Notify{Pushover: &config.Pushover{AppToken: tPushoverToken, UserKeys: tPushoverKeys[:1]}}, d)
+	p, errs := (&Pushover{AppToken: tPushoverToken, UserKeys: tPushoverKeys[:1]}).Build(d)
 	if errs != nil {
 		t.Fatal(errs)
 	}

@@ -1,12 +1,36 @@
 // Package providers holds one file per notifier kind and the registry that
-// lists them. The registry is the only list of kinds: configuration checks
-// and construction both go through it.
+// lists them. Each file owns its [notify.<name>] table (a struct with toml
+// tags and defaults, decoded by package config), the checks of its values
+// and the provider it builds. The registry is the only list of kinds:
+// loading, `vigil check`, construction and reload fingerprints all go
+// through it.
+//
+// Adding a notifier is one new file and one line in Kinds:
+//
+//	// Foo is the [notify.foo] table.
+//	type Foo struct {
+//		URL   string `toml:"url,required,url"`
+//		Token string `toml:"token,required,secret"`
+//		Options
+//	}
+//
+//	func (c *Foo) Check(r *config.Report) {
+//		warnNotHTTP(r, "url", c.URL, "no message can be sent", false)
+//	}
+//
+//	func (c *Foo) Build(d Deps) (notifier.Provider, config.Errors) {
+//		return &foo{url: c.URL, token: c.Token, client: d.HTTPClient}, nil
+//	}
+//
+// plus {Name: "foo", Section: func() Section { return new(Foo) }}.
 package providers
 
 import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/vigil-go/vigil/actors/notifier"
 	"github.com/vigil-go/vigil/config"
@@ -22,37 +46,60 @@ type Deps struct {
 	Logger             *slog.Logger
 }
 
-// Kind is one notifier kind.
-type Kind struct {
-	// Name is the table name under [notify].
-	Name string
-	// Section reports whether the kind is configured, and its
-	// reminders_only flag.
-	Section func(n *config.Notify) (configured, remindersOnly bool)
-	// New checks the section and builds the provider; problems name their
-	// key path. Nil while the kind is not available in this build.
-	New func(n *config.Notify, d Deps) (notifier.Provider, config.Errors)
+// Section is one decoded [notify.<name>] table: a pointer to a struct with
+// toml tags (see package config).
+type Section interface {
+	// Check warns about values the original accepts but that cannot work,
+	// naming the key and why; such values still load and build.
+	Check(r *config.Report)
+	// Build makes the provider; problems name their key path.
+	Build(d Deps) (notifier.Provider, config.Errors)
+	options() Options
 }
 
-// Registry lists every notifier kind in the original's dispatch order.
-func Registry() []Kind {
-	return []Kind{
-		{Name: "email", Section: func(n *config.Notify) (bool, bool) { return n.Email != nil, n.Email != nil && n.Email.RemindersOnly }, New: newEmail},
-		{Name: "twilio", Section: func(n *config.Notify) (bool, bool) { return n.Twilio != nil, n.Twilio != nil && n.Twilio.RemindersOnly }, New: newTwilio},
-		{Name: "slack", Section: func(n *config.Notify) (bool, bool) { return n.Slack != nil, n.Slack != nil && n.Slack.RemindersOnly }, New: newSlack},
-		{Name: "zulip", Section: func(n *config.Notify) (bool, bool) { return n.Zulip != nil, n.Zulip != nil && n.Zulip.RemindersOnly }, New: newZulip},
-		{Name: "telegram", Section: func(n *config.Notify) (bool, bool) {
-			return n.Telegram != nil, n.Telegram != nil && n.Telegram.RemindersOnly
-		}, New: newTelegram},
-		{Name: "pushover", Section: func(n *config.Notify) (bool, bool) {
-			return n.Pushover != nil, n.Pushover != nil && n.Pushover.RemindersOnly
-		}, New: newPushover},
-		{Name: "gotify", Section: func(n *config.Notify) (bool, bool) { return n.Gotify != nil, n.Gotify != nil && n.Gotify.RemindersOnly }, New: newGotify},
-		{Name: "xmpp", Section: func(n *config.Notify) (bool, bool) { return n.XMPP != nil, n.XMPP != nil && n.XMPP.RemindersOnly }, New: newXMPP},
-		{Name: "matrix", Section: func(n *config.Notify) (bool, bool) { return n.Matrix != nil, n.Matrix != nil && n.Matrix.RemindersOnly }, New: newMatrix},
-		{Name: "webex", Section: func(n *config.Notify) (bool, bool) { return n.Webex != nil, n.Webex != nil && n.Webex.RemindersOnly }, New: newWebex},
-		{Name: "webhook", Section: func(n *config.Notify) (bool, bool) { return n.Webhook != nil, false }, New: newWebhook},
+// Options are the delivery options of a notifier table.
+type Options struct {
+	// RemindersOnly restricts the notifier to reminders.
+	RemindersOnly bool `toml:"reminders_only"`
+}
+
+func (o Options) options() Options { return o }
+
+// Kind is one notifier kind: the name of its table under [notify] and a
+// function returning a new section to decode that table into.
+type Kind struct {
+	Name    string
+	Section func() Section
+}
+
+// Registry lists notifier kinds in dispatch order.
+type Registry []Kind
+
+// Kinds is the registry of every notifier kind, in the original's dispatch
+// order.
+func Kinds() Registry {
+	return Registry{
+		{Name: "email", Section: func() Section { return new(Email) }},
+		{Name: "twilio", Section: func() Section { return new(Twilio) }},
+		{Name: "slack", Section: func() Section { return new(Slack) }},
+		{Name: "zulip", Section: func() Section { return new(Zulip) }},
+		{Name: "telegram", Section: func() Section { return new(Telegram) }},
+		{Name: "pushover", Section: func() Section { return new(Pushover) }},
+		{Name: "gotify", Section: func() Section { return new(Gotify) }},
+		{Name: "xmpp", Section: func() Section { return new(XMPP) }},
+		{Name: "matrix", Section: func() Section { return new(Matrix) }},
+		{Name: "webex", Section: func() Section { return new(Webex) }},
+		{Name: "webhook", Section: func() Section { return new(Webhook) }},
 	}
+}
+
+// Notifiers declares the tables of the registry to config.Load.
+func (r Registry) Notifiers() []config.Notifier {
+	out := make([]config.Notifier, len(r))
+	for i, k := range r {
+		out[i] = config.Notifier{Name: k.Name, New: func() any { return k.Section() }}
+	}
+	return out
 }
 
 // Built is a constructed provider with its delivery options.
@@ -61,35 +108,63 @@ type Built struct {
 	RemindersOnly bool
 }
 
-// Build constructs every configured notifier. Problems (bad sections) are
-// returned all at once; notes list configured kinds this build cannot send
-// to, which are ignored.
-func Build(cfg *config.Config, d Deps) (built []Built, notes []string, problems config.Errors) {
+// Build constructs every configured notifier, in registry order. Problems
+// (sections their provider refuses) are returned all at once.
+func (r Registry) Build(cfg *config.Config, d Deps) (built []Built, problems config.Errors) {
 	if cfg.Notify == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
-	for _, k := range Registry() {
-		configured, remindersOnly := k.Section(cfg.Notify)
-		if !configured {
+	for _, k := range r {
+		v, ok := cfg.Notify.Notifiers[k.Name]
+		if !ok {
 			continue
 		}
-		if k.New == nil {
-			notes = append(notes, fmt.Sprintf("notify.%s: this notifier is not available in this version; the table is ignored", k.Name))
+		s, ok := v.(Section)
+		if !ok {
+			problems = append(problems, config.Issue{Path: "notify." + k.Name, Message: fmt.Sprintf("internal error: a %T is not a notifier section", v)})
 			continue
 		}
-		p, errs := k.New(cfg.Notify, d)
+		p, errs := s.Build(d)
 		if len(errs) > 0 {
 			problems = append(problems, errs...)
 			continue
 		}
-		built = append(built, Built{Provider: p, RemindersOnly: remindersOnly})
+		built = append(built, Built{Provider: p, RemindersOnly: s.options().RemindersOnly})
 	}
-	return built, notes, problems
+	return built, problems
 }
 
-// Check validates every configured notifier section without keeping the
-// providers (used by `vigil check` and at start).
-func Check(cfg *config.Config) ([]string, config.Errors) {
-	_, notes, problems := Build(cfg, Deps{HTTPClient: http.DefaultClient, Logger: slog.New(slog.DiscardHandler)})
-	return notes, problems
+// Check builds every configured notifier without keeping it (used by
+// `vigil check` and at start).
+func (r Registry) Check(cfg *config.Config) config.Errors {
+	_, problems := r.Build(cfg, Deps{HTTPClient: http.DefaultClient, Logger: slog.New(slog.DiscardHandler)})
+	return problems
+}
+
+// warnEmpty warns when a value is blank: the original accepts it, but the
+// notifier cannot work with it.
+func warnEmpty(r *config.Report, key, value, lost string) {
+	if strings.TrimSpace(value) == "" {
+		r.Warn(key, "is empty: %s", lost)
+	}
+}
+
+// warnNotHTTP warns when an HTTP notifier's URL (valid and normalised) is
+// not http or https: the original accepts any URL there and fails when it
+// posts. A secret URL is not quoted.
+func warnNotHTTP(r *config.Report, key, value, lost string, secret bool) {
+	u, err := url.Parse(value)
+	switch {
+	case err != nil || u.Scheme == "http" || u.Scheme == "https":
+	case secret:
+		r.Warn(key, "is a %s: URL, not http or https: %s", u.Scheme, lost)
+	default:
+		r.Warn(key, "is not an http or https URL (got %q): %s", value, lost)
+	}
+}
+
+// alphanumeric reports whether s is a non-empty string of ASCII letters and
+// digits.
+func alphanumeric(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
 }

@@ -28,10 +28,23 @@ type slackHook struct {
 	client         *http.Client
 }
 
-// newSlack builds the Slack notifier; any URL loads, as in the original
-// (the configuration loader warns about one that is not http or https).
-func newSlack(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	return &slackHook{url: n.Slack.HookURL, mentionChannel: n.Slack.MentionChannel, pageURL: d.PageURL, client: d.HTTPClient}, nil
+// Slack is the [notify.slack] table.
+type Slack struct {
+	// HookURL is the incoming webhook URL, itself the credential.
+	HookURL string `toml:"hook_url,required,url,secret"`
+	// MentionChannel adds @channel to messages.
+	MentionChannel bool `toml:"mention_channel"`
+	Options
+}
+
+// Check warns about a hook that is not http or https.
+func (c *Slack) Check(r *config.Report) {
+	warnNotHTTP(r, "hook_url", c.HookURL, "no message can be posted", true)
+}
+
+// Build makes the Slack notifier; any URL builds, as in the original.
+func (c *Slack) Build(d Deps) (notifier.Provider, config.Errors) {
+	return &slackHook{url: c.HookURL, mentionChannel: c.MentionChannel, pageURL: d.PageURL, client: d.HTTPClient}, nil
 }
 
 func (s *slackHook) Kind() string { return "slack" }

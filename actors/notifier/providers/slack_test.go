@@ -11,7 +11,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -34,8 +33,7 @@ func startSlack(t *testing.T, status int) (*apiRecorder, *httptest.Server) {
 
 func slackFor(t *testing.T, hookURL string, mention bool) *slackHook {
 	t.Helper()
-	p, errs := newSlack(&config.Notify{Slack: &config.Slack{HookURL: hookURL, MentionChannel: mention}},
-		Deps{HTTPClient: http.DefaultClient, PageTitle: "Acme", PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
+	p, errs := (&Slack{HookURL: hookURL, MentionChannel: mention}).Build(Deps{HTTPClient: http.DefaultClient, PageTitle: "Acme", PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
 	if errs != nil {
 		t.Fatal(errs)
 	}

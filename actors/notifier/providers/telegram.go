@@ -50,12 +50,37 @@ type telegramResponse struct {
 	Description string `json:"description"`
 }
 
-// newTelegram builds the Telegram notifier. Like the original it accepts any
-// token and chat id (the configuration loader warns about the ones that
-// cannot work); the token is one escaped path segment of the API URL, so
-// no token can address another endpoint.
-func newTelegram(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Telegram
+// Telegram is the [notify.telegram] table.
+type Telegram struct {
+	BotToken string `toml:"bot_token,required,secret"`
+	ChatID   string `toml:"chat_id,required"`
+	// MessageThreadID is nil when unset.
+	MessageThreadID *int64 `toml:"message_thread_id"`
+	Options
+}
+
+// Check warns about a token or chat that cannot work. A token that is a
+// published example already has a warning.
+func (c *Telegram) Check(r *config.Report) {
+	if !telegramToken(c.BotToken) && !config.IsExampleSecret(c.BotToken) {
+		r.Warn("bot_token", "is not a bot token of the form <bot id>:<secret> (digits, a colon, then letters, digits, '-' or '_'): no message can be sent")
+	}
+	warnEmpty(r, "chat_id", c.ChatID, "no message can be sent")
+}
+
+// telegramToken reports whether s has the shape of every Telegram bot
+// token: the bot's numeric id, a colon and the secret (letters, digits, '-'
+// and '_').
+func telegramToken(s string) bool {
+	id, secret, ok := strings.Cut(s, ":")
+	return ok && id != "" && secret != "" && strings.Trim(id, "0123456789") == "" &&
+		alphanumeric(strings.NewReplacer("-", "a", "_", "a").Replace(secret))
+}
+
+// Build makes the Telegram notifier. Like the original it accepts any token
+// and chat id; the token is one escaped path segment of the API URL, so no
+// token can address another endpoint.
+func (c *Telegram) Build(d Deps) (notifier.Provider, config.Errors) {
 	var chatID json.RawMessage
 	// Like the original's u64 parse, a leading "+" is accepted.
 	if v, err := strconv.ParseUint(strings.TrimPrefix(c.ChatID, "+"), 10, 64); err == nil {

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -114,8 +113,7 @@ func startTelegram(t *testing.T) (*tgServer, *httptest.Server) {
 
 func telegramFor(t *testing.T, srv *httptest.Server, chatID string, thread *int64, pageURL string) *telegram {
 	t.Helper()
-	p, errs := newTelegram(&config.Notify{Telegram: &config.Telegram{BotToken: tgTestToken, ChatID: chatID, MessageThreadID: thread}},
-		Deps{HTTPClient: clientTo(t, srv), PageTitle: "Acme", PageURL: pageURL, Logger: slog.New(slog.DiscardHandler)})
+	p, errs := (&Telegram{BotToken: tgTestToken, ChatID: chatID, MessageThreadID: thread}).Build(Deps{HTTPClient: clientTo(t, srv), PageTitle: "Acme", PageURL: pageURL, Logger: slog.New(slog.DiscardHandler)})
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -317,12 +315,12 @@ func TestTelegramOddValues(t *testing.T) {
 		"1:a/b": telegramAPI + "1:a%2Fb/sendMessage",
 		"1:a?x": telegramAPI + "1:a%3Fx/sendMessage",
 	} {
-		p, errs := newTelegram(&config.Notify{Telegram: &config.Telegram{BotToken: token, ChatID: " "}}, Deps{})
+		p, errs := (&Telegram{BotToken: token, ChatID: " "}).Build(Deps{})
 		if errs != nil || p.(*telegram).endpoint != endpoint {
 			t.Errorf("%q: %v, endpoint %q, want %q", token, errs, p.(*telegram).endpoint, endpoint)
 		}
 	}
-	p, errs := newTelegram(&config.Notify{Telegram: &config.Telegram{BotToken: "1:a", ChatID: "1"}}, Deps{})
+	p, errs := (&Telegram{BotToken: "1:a", ChatID: "1"}).Build(Deps{})
 	if errs != nil || !bytes.Equal(p.(*telegram).chatID, []byte("1")) {
 		t.Fatal(errs)
 	}

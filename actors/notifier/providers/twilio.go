@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/twilio/twilio-go"
 	twclient "github.com/twilio/twilio-go/client"
@@ -28,13 +29,45 @@ type twilioSMS struct {
 	client                          *http.Client
 }
 
-// newTwilio builds the Twilio notifier. Like the original it accepts any
-// recipients and credentials (the configuration loader warns about the ones
-// that cannot work): the SDK refuses credentials that are not letters and
-// digits before anything is sent, so such a delivery fails without a
-// request.
-func newTwilio(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Twilio
+// Twilio is the [notify.twilio] table.
+type Twilio struct {
+	// To lists the recipient phone numbers.
+	To         []string `toml:"to,required"`
+	ServiceSID string   `toml:"service_sid,required"`
+	AccountSID string   `toml:"account_sid,required"`
+	AuthToken  string   `toml:"auth_token,required,secret"`
+	Options
+}
+
+// Check warns about recipients and credentials that cannot work.
+func (c *Twilio) Check(r *config.Report) {
+	const lost = "no SMS can be sent"
+	if len(c.To) == 0 {
+		r.Warn("to", "lists no phone number: no SMS will be sent")
+	}
+	for i, to := range c.To {
+		if strings.TrimSpace(to) == "" {
+			r.Warn(fmt.Sprintf("to[%d]", i), "is empty: this recipient gets no SMS")
+		}
+	}
+	warnEmpty(r, "service_sid", c.ServiceSID, lost)
+	// Twilio's client refuses credentials that are not letters and digits
+	// (a real account SID is "AC" and 32 hexadecimal digits, an auth token
+	// 32 hexadecimal digits). A token that is a published example already
+	// has a warning.
+	if !alphanumeric(c.AccountSID) {
+		r.Warn("account_sid", "must be letters and digits only, such as AC followed by 32 hexadecimal digits (got %q); Twilio's client refuses anything else: %s", c.AccountSID, lost)
+	}
+	if !alphanumeric(c.AuthToken) && !config.IsExampleSecret(c.AuthToken) {
+		r.Warn("auth_token", "must be letters and digits only, such as 32 hexadecimal digits; Twilio's client refuses anything else: %s", lost)
+	}
+}
+
+// Build makes the Twilio notifier. Like the original it accepts any
+// recipients and credentials: the SDK refuses credentials that are not
+// letters and digits before anything is sent, so such a delivery fails
+// without a request.
+func (c *Twilio) Build(d Deps) (notifier.Provider, config.Errors) {
 	return &twilioSMS{
 		to: append([]string(nil), c.To...), serviceSID: c.ServiceSID, accountSID: c.AccountSID, authTok: c.AuthToken,
 		title: d.PageTitle, client: d.HTTPClient,

@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-go/vigil/actors/notifier"
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -173,8 +172,7 @@ func startTwilio(t *testing.T) (*twilioServer, *httptest.Server) {
 
 func twilioFor(t *testing.T, srv *httptest.Server, title string, to ...string) *twilioSMS {
 	t.Helper()
-	p, errs := newTwilio(&config.Notify{Twilio: &config.Twilio{To: to, ServiceSID: twTestService, AccountSID: twTestAccount, AuthToken: twTestToken}},
-		Deps{HTTPClient: clientTo(t, srv), PageTitle: title, PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
+	p, errs := (&Twilio{To: to, ServiceSID: twTestService, AccountSID: twTestAccount, AuthToken: twTestToken}).Build(Deps{HTTPClient: clientTo(t, srv), PageTitle: title, PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
 	if errs != nil {
 		t.Fatal(errs)
 	}

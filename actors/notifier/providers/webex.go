@@ -30,11 +30,25 @@ type webexMessage struct {
 	Text   string `json:"text"`
 }
 
-// newWebex builds the Webex notifier. Like the original it accepts any
-// URL, token and room (the configuration loader warns about the ones that
-// cannot work).
-func newWebex(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Webex
+// Webex is the [notify.webex] table.
+type Webex struct {
+	EndpointURL string `toml:"endpoint_url,required,url"`
+	Token       string `toml:"token,required,secret"`
+	RoomID      string `toml:"room_id,required"`
+	Options
+}
+
+// Check warns about values that cannot work.
+func (c *Webex) Check(r *config.Report) {
+	const lost = "no message can be sent"
+	warnNotHTTP(r, "endpoint_url", c.EndpointURL, lost, false)
+	warnEmpty(r, "token", c.Token, lost)
+	warnEmpty(r, "room_id", c.RoomID, lost)
+}
+
+// Build makes the Webex notifier. Like the original it accepts any URL,
+// token and room.
+func (c *Webex) Build(d Deps) (notifier.Provider, config.Errors) {
 	return &webex{endpoint: c.EndpointURL, token: c.Token, room: c.RoomID, client: d.HTTPClient, title: d.PageTitle, pageURL: d.PageURL}, nil
 }
 

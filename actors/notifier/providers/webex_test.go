@@ -9,7 +9,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -30,7 +29,7 @@ func webexAPI(t *testing.T) *recAPI {
 
 func newTestWebex(t *testing.T, endpoint, token string, d Deps) *webex {
 	t.Helper()
-	p, errs := newWebex(&config.Notify{Webex: &config.Webex{EndpointURL: endpoint, Token: token, RoomID: tWebexRoom}}, d)
+	p, errs := (&Webex{EndpointURL: endpoint, Token: token, RoomID: tWebexRoom}).Build(d)
 	if errs != nil {
 		t.Fatal(errs)
 	}

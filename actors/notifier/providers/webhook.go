@@ -30,10 +30,26 @@ type webhookPage struct {
 	URL   string `json:"url"`
 }
 
-// newWebhook builds the webhook notifier; any URL loads, as in the original
-// (the configuration loader warns about one that is not http or https).
-func newWebhook(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	return &webhook{url: n.Webhook.HookURL, client: d.HTTPClient, page: webhookPage{Title: d.PageTitle, URL: d.PageURL}}, nil
+// Webhook is the [notify.webhook] table. It has no reminders_only option.
+type Webhook struct {
+	// HookURL usually embeds a token: it is a secret.
+	HookURL string `toml:"hook_url,required,url,secret"`
+	// Ignored holds a reminders_only key, which only gets a warning.
+	Ignored any `toml:"reminders_only" json:"-"`
+}
+
+func (*Webhook) options() Options { return Options{} }
+
+// Check warns about a URL that is not http or https and about
+// reminders_only.
+func (c *Webhook) Check(r *config.Report) {
+	warnNotHTTP(r, "hook_url", c.HookURL, "no payload can be posted", true)
+	r.Warn("reminders_only", "the webhook notifier has no reminders_only option; key ignored")
+}
+
+// Build makes the webhook notifier; any URL builds, as in the original.
+func (c *Webhook) Build(d Deps) (notifier.Provider, config.Errors) {
+	return &webhook{url: c.HookURL, client: d.HTTPClient, page: webhookPage{Title: d.PageTitle, URL: d.PageURL}}, nil
 }
 
 func (w *webhook) Kind() string { return "webhook" }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
@@ -34,8 +35,7 @@ func capture(t *testing.T, status int) (*httptest.Server, <-chan captured) {
 
 func webhookFor(t *testing.T, hookURL string) *webhook {
 	t.Helper()
-	p, errs := newWebhook(&config.Notify{Webhook: &config.Webhook{HookURL: hookURL}},
-		Deps{HTTPClient: http.DefaultClient, PageTitle: `Acme "Status"`, PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
+	p, errs := (&Webhook{HookURL: hookURL}).Build(Deps{HTTPClient: http.DefaultClient, PageTitle: `Acme "Status"`, PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -84,17 +84,20 @@ func TestWebhookFailureStatus(t *testing.T) {
 
 func TestRegistryIsTheOnlyKindList(t *testing.T) {
 	want := []string{"email", "twilio", "slack", "zulip", "telegram", "pushover", "gotify", "xmpp", "matrix", "webex", "webhook"}
-	reg := Registry()
+	reg := Kinds()
 	if len(reg) != len(want) {
 		t.Fatalf("registry has %d kinds, want %d", len(reg), len(want))
 	}
-	empty := &config.Notify{}
+	empty := &config.Config{Notify: &config.Notify{}}
 	for i, k := range reg {
 		if k.Name != want[i] {
 			t.Fatalf("kind %d is %q, want %q (dispatch order)", i, k.Name, want[i])
 		}
-		if configured, _ := k.Section(empty); configured {
-			t.Fatalf("%s reports configured on an empty [notify]", k.Name)
+		if n := reg.Notifiers()[i]; n.Name != k.Name || reflect.TypeOf(n.New()) != reflect.TypeOf(k.Section()) {
+			t.Fatalf("kind %s is declared to the loader as %s", k.Name, n.Name)
 		}
+	}
+	if built, problems := reg.Build(empty, Deps{}); len(built) != 0 || len(problems) != 0 {
+		t.Fatalf("an empty [notify] built %d notifiers, problems %v", len(built), problems)
 	}
 }

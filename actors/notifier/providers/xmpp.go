@@ -61,12 +61,31 @@ type xmppNotifier struct {
 // notifier actor always sets one).
 const xmppConfirmTimeout = 30 * time.Second
 
-// newXMPP builds the XMPP notifier. Like the original it accepts any
-// addresses and password (the configuration loader warns about the ones
-// that cannot work); with a JID that does not parse every delivery fails
-// before connecting.
-func newXMPP(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.XMPP
+// XMPP is the [notify.xmpp] table.
+type XMPP struct {
+	// To and From are JIDs; XMPPPassword authenticates From.
+	To           string `toml:"to,required"`
+	From         string `toml:"from,required"`
+	XMPPPassword string `toml:"xmpp_password,required,secret"`
+	Options
+}
+
+// Check warns about addresses or a password that cannot work.
+func (c *XMPP) Check(r *config.Report) {
+	const lost = "no message can be sent"
+	if _, _, _, ok := parseJID(c.To); !ok {
+		r.Warn("to", "is not a JID such as ops@example.com (got %q): %s", c.To, lost)
+	}
+	if local, _, _, ok := parseJID(c.From); !ok || local == "" {
+		r.Warn("from", "is not an account JID such as vigil@example.com (got %q): %s", c.From, lost)
+	}
+	warnEmpty(r, "xmpp_password", c.XMPPPassword, lost)
+}
+
+// Build makes the XMPP notifier. Like the original it accepts any addresses
+// and password; with a JID that does not parse every delivery fails before
+// connecting.
+func (c *XMPP) Build(d Deps) (notifier.Provider, config.Errors) {
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

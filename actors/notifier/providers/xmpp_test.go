@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
-func newTestXMPP(t *testing.T, c config.XMPP) *xmppNotifier {
+func newTestXMPP(t *testing.T, c XMPP) *xmppNotifier {
 	t.Helper()
-	p, errs := newXMPP(&config.Notify{XMPP: &c}, tDeps(nil))
+	p, errs := c.Build(tDeps(nil))
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -55,19 +54,19 @@ func TestXMPPStanza(t *testing.T) {
 // that do not parse still build (the loader warns) and fail every delivery
 // before connecting.
 func TestXMPPAddresses(t *testing.T) {
-	x := newTestXMPP(t, config.XMPP{From: "vigil@example.com/status", To: "ops@example.com", XMPPPassword: "pw"})
+	x := newTestXMPP(t, XMPP{From: "vigil@example.com/status", To: "ops@example.com", XMPPPassword: "pw"})
 	if x.from != "vigil@example.com" || x.domain != "example.com" || x.resource != "status" || x.invalid != nil {
 		t.Fatalf("from parsed as %q / %q / %q (%v)", x.from, x.domain, x.resource, x.invalid)
 	}
 	cases := []struct {
 		name string
-		c    config.XMPP
+		c    XMPP
 		want string
 	}{
-		{"empty", config.XMPP{}, `from "" is not an account JID`},
-		{"from without local part", config.XMPP{From: "example.com", To: "ops@example.com", XMPPPassword: "x"}, `from "example.com"`},
-		{"bad to", config.XMPP{From: "vigil@example.com", To: "ops@", XMPPPassword: "x"}, `to "ops@" is not a JID`},
-		{"spaces", config.XMPP{From: "vigil @example.com", To: "ops@example.com", XMPPPassword: "x"}, `from "vigil @example.com"`},
+		{"empty", XMPP{}, `from "" is not an account JID`},
+		{"from without local part", XMPP{From: "example.com", To: "ops@example.com", XMPPPassword: "x"}, `from "example.com"`},
+		{"bad to", XMPP{From: "vigil@example.com", To: "ops@", XMPPPassword: "x"}, `to "ops@" is not a JID`},
+		{"spaces", XMPP{From: "vigil @example.com", To: "ops@example.com", XMPPPassword: "x"}, `from "vigil @example.com"`},
 	}
 	for _, tc := range cases {
 		x := newTestXMPP(t, tc.c)
@@ -119,7 +118,7 @@ func TestXMPPRequiresSTARTTLS(t *testing.T) {
 			sawAuth.Store(true)
 		}
 	})
-	x := newTestXMPP(t, config.XMPP{From: "vigil@localhost", To: "ops@localhost", XMPPPassword: "secret"})
+	x := newTestXMPP(t, XMPP{From: "vigil@localhost", To: "ops@localhost", XMPPPassword: "secret"})
 	x.addr = addr
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -145,7 +144,7 @@ func TestXMPPSendHonoursContext(t *testing.T) {
 			}
 		}
 	})
-	x := newTestXMPP(t, config.XMPP{From: "vigil@localhost", To: "ops@localhost", XMPPPassword: "secret"})
+	x := newTestXMPP(t, XMPP{From: "vigil@localhost", To: "ops@localhost", XMPPPassword: "secret"})
 	x.addr = addr
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -172,7 +171,7 @@ func TestXMPPWithProsody(t *testing.T) {
 	rc := connectReceiver(t, srv, "ops@localhost", opsPW)
 
 	newProvider := func(to, password string) *xmppNotifier {
-		x := newTestXMPP(t, config.XMPP{From: "vigil@localhost", To: to, XMPPPassword: password})
+		x := newTestXMPP(t, XMPP{From: "vigil@localhost", To: to, XMPPPassword: password})
 		x.addr, x.tlsConfig = srv.addr, srv.tlsConfig
 		return x
 	}

@@ -24,10 +24,31 @@ type zulip struct {
 	client        *http.Client
 }
 
-// newZulip builds the Zulip notifier. Like the original it accepts any
-// values (the configuration loader warns about the ones that cannot work).
-func newZulip(n *config.Notify, d Deps) (notifier.Provider, config.Errors) {
-	c := n.Zulip
+// Zulip is the [notify.zulip] table.
+type Zulip struct {
+	BotEmail  string `toml:"bot_email,required"`
+	BotAPIKey string `toml:"bot_api_key,required,secret"`
+	Channel   string `toml:"channel,required"`
+	// APIURL is the API base, e.g. "https://x.zulipchat.com/api/v1/".
+	APIURL string `toml:"api_url,required,url"`
+	Options
+}
+
+// Check warns about values that cannot work.
+func (c *Zulip) Check(r *config.Report) {
+	const lost = "no message can be sent"
+	if strings.TrimSpace(c.BotEmail) == "" {
+		r.Warn("bot_email", "is empty: %s", lost)
+	} else if strings.ContainsAny(c.BotEmail, ":\r\n") {
+		r.Warn("bot_email", "cannot be used as an HTTP Basic user name, it contains ':' or a line break (got %q): %s", c.BotEmail, lost)
+	}
+	warnEmpty(r, "bot_api_key", c.BotAPIKey, lost)
+	warnEmpty(r, "channel", c.Channel, lost)
+	warnNotHTTP(r, "api_url", c.APIURL, lost, false)
+}
+
+// Build makes the Zulip notifier. Like the original it accepts any values.
+func (c *Zulip) Build(d Deps) (notifier.Provider, config.Errors) {
 	return &zulip{
 		endpoint:      zulipEndpoint(c.APIURL),
 		authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(c.BotEmail+":"+c.BotAPIKey)),

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 )
 
@@ -37,8 +36,7 @@ func startZulip(t *testing.T) (*apiRecorder, *httptest.Server) {
 
 func zulipFor(t *testing.T, apiURL, channel string) *zulip {
 	t.Helper()
-	p, errs := newZulip(&config.Notify{Zulip: &config.Zulip{BotEmail: "vigil-bot@acme.zulipchat.com", BotAPIKey: "k3y", Channel: channel, APIURL: apiURL}},
-		Deps{HTTPClient: http.DefaultClient, PageTitle: "Acme", PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
+	p, errs := (&Zulip{BotEmail: "vigil-bot@acme.zulipchat.com", BotAPIKey: "k3y", Channel: channel, APIURL: apiURL}).Build(Deps{HTTPClient: http.DefaultClient, PageTitle: "Acme", PageURL: "https://status.acme.test/", Logger: slog.New(slog.DiscardHandler)})
 	if errs != nil {
 		t.Fatal(errs)
 	}
