@@ -224,7 +224,7 @@ func taggedSecrets() map[string]bool {
 // secretPaths is the list of secrets the README documents.
 func secretPaths() []string {
 	return []string{
-		"server.manager_token", "server.reporter_token", "server.metrics_token",
+		"server.manager_token", "server.reporter_token", "server.metrics_token", "server.mcp_token",
 		"plugins.rabbitmq.auth_password",
 		"notify.email.smtp_password", "notify.twilio.auth_token", "notify.slack.hook_url",
 		"notify.zulip.bot_api_key", "notify.telegram.bot_token", "notify.pushover.app_token",
@@ -245,6 +245,8 @@ func withSecret(path, value string) string {
 		reporter = value
 	case path == "server.metrics_token":
 		manager += "\nmetrics_token = " + value
+	case path == "server.mcp_token":
+		manager += "\nmcp_token = " + value
 	case path == "plugins.rabbitmq.auth_password":
 		extra = `[plugins.rabbitmq]
 api_url = "http://127.0.0.1:15672"
@@ -319,6 +321,8 @@ func secretValue(c *config.Config, path string) string {
 		return c.Server.ReporterToken
 	case "server.metrics_token":
 		return c.Server.MetricsToken
+	case "server.mcp_token":
+		return c.Server.MCPToken
 	case "plugins.rabbitmq.auth_password":
 		return c.Plugins.RabbitMQ.AuthPassword
 	}

@@ -73,6 +73,8 @@ type Server struct {
 	// MetricsToken, when set, protects /metrics: Bearer token or Basic
 	// password (new).
 	MetricsToken string `toml:"metrics_token,secret"`
+	// MCPToken, when set, protects the MCP endpoint: Bearer token (new).
+	MCPToken string `toml:"mcp_token,secret"`
 	// ManagerToken and ReporterToken are the passwords of the Manager and
 	// Reporter APIs.
 	ManagerToken  string `toml:"manager_token,required,secret"`

@@ -37,17 +37,11 @@ func siteOf(cfg *config.Config) *siteConfig {
 		page:     Page{Title: cfg.Branding.PageTitle, URL: cfg.Branding.PageURL},
 		branding: cfg.Branding, assetsDir: assets,
 		reporterToken: cfg.Server.ReporterToken, managerToken: cfg.Server.ManagerToken,
-		mcp: cfg.Server.MCPServer, mcpToken: mcpTokenOf(cfg),
+		mcp: cfg.Server.MCPServer, mcpToken: cfg.Server.MCPToken,
 		metrics: cfg.Server.MetricsEnabled, metricsToken: cfg.Server.MetricsToken,
 	})
 }
 
-// mcpTokenOf is the MCP endpoint's token in cfg: none, as long as the
-// configuration has no key for one (the endpoint is then public, as in the
-// original).
-func mcpTokenOf(*config.Config) string {
-	return ""
-}
 
 // site gives the first site configuration of a Server: from Config when
 // set, else from the single fields (metrics then follow the handler).
