@@ -42,7 +42,6 @@ func siteOf(cfg *config.Config) *siteConfig {
 	})
 }
 
-
 // site gives the first site configuration of a Server: from Config when
 // set, else from the single fields (metrics then follow the handler).
 func (o *Options) site() *siteConfig {
