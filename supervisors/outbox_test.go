@@ -64,7 +64,7 @@ func outboxConfig() *config.Config {
 
 // serveProcess runs a tree on store as one process of the server would,
 // until the returned stop (SIGTERM) is called.
-func serveProcess(t *testing.T, store storage.Store, f *fakeFactory, sink *flakySink) (*Tree, func()) {
+func serveProcess(t *testing.T, store storage.Repairable, f *fakeFactory, sink *flakySink) (*Tree, func()) {
 	t.Helper()
 	tree, err := Build(outboxConfig(), Deps{Logger: slog.New(slog.DiscardHandler), ProbeFactory: f, DisableWeb: true,
 		Store: store, NotifierClient: sink.client()})

@@ -126,8 +126,14 @@ func (t *Tree) registerCounters() {
 		m.AddCounters(
 			metrics.Counter{Name: "vigil_store_write_errors_total", Help: "Failed writes to the state store.",
 				Value: func() float64 { return float64(w.Errors()) }},
-			metrics.Counter{Name: "vigil_store_writes_total", Help: "Batches written to the state store.",
+			metrics.Counter{Name: "vigil_store_writes_total", Help: "Batches written to the state store (also those with records left out).",
 				Value: func() float64 { return float64(w.Writes()) }},
+			metrics.Counter{Name: "vigil_store_damage_total", Help: "Times the state store's file was found damaged while open.",
+				Value: func() float64 { return float64(w.Damage()) }},
+			metrics.Counter{Name: "vigil_store_rebuilds_total", Help: "Rebuilds of the state store from the state in memory.",
+				Value: func() float64 { return float64(w.Rebuilds()) }},
+			metrics.Counter{Name: "vigil_store_records_rejected_total", Help: "Records the state store could not hold, left out of their batch.",
+				Value: func() float64 { return float64(w.Rejected()) }},
 		)
 	}
 	m.WatchSnapshots(t.Published.Latest)

@@ -19,14 +19,14 @@ import (
 
 // gatedStore holds its first Apply until release is closed.
 type gatedStore struct {
-	storage.Store
+	storage.Repairable
 	once    sync.Once
 	held    chan struct{} // closed once the first Apply is held
 	release chan struct{}
 }
 
-func newGatedStore(s storage.Store) *gatedStore {
-	return &gatedStore{Store: s, held: make(chan struct{}), release: make(chan struct{})}
+func newGatedStore(s storage.Repairable) *gatedStore {
+	return &gatedStore{Repairable: s, held: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (g *gatedStore) Apply(ctx context.Context, b storage.Batch) error {
@@ -36,10 +36,10 @@ func (g *gatedStore) Apply(ctx context.Context, b storage.Batch) error {
 		close(g.held)
 		<-g.release
 	}
-	return g.Store.Apply(ctx, b)
+	return g.Repairable.Apply(ctx, b)
 }
 
-func openBolt(t *testing.T) storage.Store {
+func openBolt(t *testing.T) storage.Repairable {
 	t.Helper()
 	db, err := storage.OpenBolt(filepath.Join(t.TempDir(), "state.db"), slog.New(slog.DiscardHandler))
 	if err != nil {

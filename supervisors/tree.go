@@ -80,8 +80,10 @@ type Deps struct {
 	// Metrics receives the server's metrics; nil builds a fresh registry.
 	Metrics *metrics.Metrics
 	// Store, when set, keeps state across restarts. Build loads it once to
-	// seed the node actors; the state actor loads it at every start.
-	Store storage.Store
+	// seed the node actors; the state actor loads it at every start; the
+	// store writer is the only one to write it, and rebuilds it from the
+	// state actor's state when it fails or is damaged.
+	Store storage.Repairable
 }
 
 // ProbeFactory builds probers for replicas; tests substitute fakes.
@@ -258,7 +260,7 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 // configuration (Server.Reconfigure); the actors' doors, the metrics and
 // the readiness check are fixed for the life of the tree.
 func (t *Tree) buildWeb(cfg *config.Config) *httpapi.Server {
-	m, published := t.Metrics, t.Published
+	m, published, w := t.Metrics, t.Published, t.writer
 	return httpapi.New(httpapi.Options{
 		Addr:      cfg.Server.Inet,
 		Snapshots: t.Published,
@@ -268,6 +270,11 @@ func (t *Tree) buildWeb(cfg *config.Config) *httpapi.Server {
 		Metrics:   promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}),
 		Observe:   func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() },
 		Ready: func() (bool, string) {
+			if w != nil {
+				if err := w.Health(); err != nil {
+					return false, "state store: " + err.Error()
+				}
+			}
 			if published.Latest().Refreshed.IsZero() {
 				return false, "waiting for the first probe results"
 			}

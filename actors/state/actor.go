@@ -59,10 +59,17 @@ type Loader interface {
 type Writer interface {
 	// Room reports whether Write would queue a batch at once.
 	Room() bool
-	// Write queues b behind the batches handed over before, waiting for
+	// Write queues b behind the requests handed over before, waiting for
 	// room until ctx ends. reply, when not nil, has room for one value and
 	// receives the outcome once b is durable or has failed.
 	Write(ctx context.Context, b storage.Batch, reply chan<- error) error
+	// Rebuild queues a request to make the store hold exactly st (a
+	// damaged file is moved aside), as Write does.
+	Rebuild(ctx context.Context, st *storage.State, reply chan<- error) error
+	// Stale receives a value when the store may no longer hold what was
+	// handed over (a batch without a reply was lost, the store is
+	// damaged): the actor answers with a Rebuild of its whole state.
+	Stale() <-chan struct{}
 }
 
 // Subscriber is one notifier actor as the state actor sees it.
@@ -96,6 +103,9 @@ type Actor struct {
 	// control carries prepared configuration reloads (rare); unbuffered, so
 	// a delivered one is held by the actor.
 	control chan *Reconfiguration
+	// link is the side of the store writer of the running Serve (nil
+	// without a writer); only Serve's goroutine uses it.
+	link *storeLink
 }
 
 // Options configure an Actor.
@@ -247,6 +257,7 @@ func (a *Actor) Serve(ctx context.Context) error {
 		waiting = waiting[:0]
 	}
 	publish(time.Time{}) // a zero lastPublish: the first change is published at once
+	a.link = newStoreLink(a.writer, publish)
 	// The startup notification goes first, then what the outbox kept: the
 	// notifiers deliver a startup notification before anything newer, and
 	// the newer, not the startup one, is what the outbox tracks.
@@ -272,11 +283,9 @@ func (a *Actor) Serve(ctx context.Context) error {
 		case d := <-a.delivered:
 			model.Apply(d, time.Now())
 		case msg := <-a.inbox:
-			if handled, answer := a.command(model, msg); handled {
-				// A command's effect is published before it is answered,
-				// so a client reads its own write.
-				publish(time.Now())
-				answer()
+			// A Manager command is published once stored, then answered,
+			// so a client reads its own write.
+			if a.command(model, msg, publish) {
 				continue
 			}
 			a.apply(model, msg, time.Now())
@@ -292,8 +301,12 @@ func (a *Actor) Serve(ctx context.Context) error {
 			continue
 		case now := <-tick.C:
 			a.apply(model, messages.Tick{At: now}, now)
+		case err := <-a.link.replies():
+			a.stored(model, err)
+		case <-a.link.stale():
+			a.storeStale(model)
 		case <-flush.C:
-			a.flush(model, nil)
+			a.flush(model)
 		case <-publishTimer.C:
 			armed = false
 		}
@@ -343,7 +356,7 @@ func (a *Actor) reconfigure(ctx context.Context, model *Model, r *Reconfiguratio
 	for _, n := range notes {
 		a.dispatch(model, n)
 	}
-	a.flush(model, nil)
+	a.flush(model)
 	publish(now)
 	return true
 }
@@ -364,76 +377,6 @@ func visibleReceipt(msg messages.StateMessage) chan<- uint64 {
 	return nil
 }
 
-// command handles the Manager API messages, which carry a reply channel.
-// It reports whether msg was one, and returns the answer to run once the
-// change is published: the reply comes from the store writer once the
-// change is durable (or at once when there is no store). When the writer
-// has no room the command is refused with ErrBusy before it changes
-// anything.
-func (a *Actor) command(model *Model, msg messages.StateMessage) (handled bool, answer func()) {
-	var reply chan<- error
-	switch m := msg.(type) {
-	case messages.AnnouncementAdd:
-		reply = m.Reply
-	case messages.IgnoreSet:
-		reply = m.Reply
-	case messages.AnnouncementRemove:
-		reply = m.Reply
-		if !model.HasAnnouncement(m.ID) {
-			return true, func() { reply <- messages.ErrUnknownAnnouncement }
-		}
-	default:
-		return false, nil
-	}
-	if a.writer != nil && !a.writer.Room() {
-		return true, func() { reply <- messages.ErrBusy }
-	}
-	a.logCommand(model, msg)
-	model.Apply(msg, time.Now())
-	if a.writer == nil {
-		return true, func() { reply <- nil }
-	}
-	// Handed to the writer only after the publication, so that even a
-	// fast store cannot answer before the change is visible.
-	return true, func() { a.flush(model, reply) }
-}
-
-// flush hands pending changes to the writer if it has room; otherwise they
-// stay pending for the next flush. With a reply the batch is always sent
-// (command checked for room). It never waits: the actor is the writer's
-// only producer, so room stays room until it writes.
-func (a *Actor) flush(model *Model, reply chan<- error) {
-	if a.writer == nil || (!model.HasPending() && reply == nil) || !a.writer.Room() {
-		return
-	}
-	_ = a.writer.Write(context.Background(), model.TakeBatch(), reply) // queued at once: room was checked
-}
-
-// finalFlush hands what is still pending to the writer when the actor
-// stops, behind the batches queued before, and waits until it is written,
-// so a graceful shutdown loses nothing and leaves the newest values on
-// disk.
-func (a *Actor) finalFlush(model *Model) {
-	if a.writer == nil || !model.HasPending() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
-	defer cancel()
-	reply := make(chan error, 1)
-	if err := a.writer.Write(ctx, model.TakeBatch(), reply); err != nil {
-		a.logger.Error("final store write failed", "error", "store writer busy: "+err.Error())
-		return
-	}
-	select {
-	case err := <-reply:
-		if err != nil {
-			a.logger.Error("final store write failed", "error", err.Error())
-		}
-	case <-ctx.Done():
-		a.logger.Error("final store write failed", "error", "not confirmed by the store writer in "+finalFlushTimeout.String())
-	}
-}
-
 // apply runs the reducer, logs a general status change and dispatches the
 // resulting notifications; the alerting state behind a notification and
 // the outbox slots it fills are handed to the store at once, in one batch.
@@ -445,7 +388,7 @@ func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
 		a.dispatch(model, n)
 	}
 	if len(notes) > 0 {
-		a.flush(model, nil)
+		a.flush(model)
 	}
 }
 

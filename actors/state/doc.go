@@ -30,23 +30,30 @@
 // starts, and when a reload changes the notifiers, each notifier is handed
 // what its slot holds (a notifier removed from the configuration loses
 // its slot);
-// batches of changes to the store's single writer (the Writer interface,
-// implemented by the store writer actor and wired by the supervisor tree),
-// at most once a second and at once for notifications and Manager API
-// changes, only when the writer has room, and a last batch when the actor
-// stops, which it waits (boundedly) to see written; immutable
+// requests to the store's single writer (the Writer interface,
+// implemented by the store writer actor and wired by the supervisor tree;
+// see storelink.go), only when the writer has room: batches of changes at
+// most once a second and at once for notifications; each Manager API
+// change as a batch of its own, applied to the model only once the writer
+// says it is durable (a change the store did not take is answered with the
+// error and shows nowhere); its whole state (FullState) when the writer
+// says the store may not hold it (damaged, a lost batch) or a write
+// failed, retried with backoff; and a last batch (or rebuild) when the
+// actor stops, which it waits (boundedly) to see written; immutable
 // messages.Snapshot values to a Published holder that the web layer reads
-// without ever waiting on the actor. It never writes the store itself; it
-// only reads it (Loader) when it starts.
+// without ever waiting on the actor. It never writes the store itself: it
+// reads it (Loader) when it starts, and hears back from the writer (its
+// replies, in order, and its Stale signal).
 //
 // Backpressure: senders block on the inbox (guarded by their own context);
 // the actor only does in-memory work per message, so the inbox drains fast.
 // Snapshots are coalesced: a change after a quiet period is published at
 // once, further changes at most once per PublishEvery; a Manager API change
-// is published before it is answered. A ReplicaUpdated or ReplicaRemoved
-// that carries a Visible channel (a reporter API write) is published as
-// soon as the inbox is drained, and its generation is then sent on that
-// channel without blocking, so the web layer knows which snapshot shows it.
+// is stored, then published, then answered. A ReplicaUpdated or
+// ReplicaRemoved that carries a Visible channel (a reporter API write) is
+// published as soon as the inbox is drained, and its generation is then
+// sent on that channel without blocking, so the web layer knows which
+// snapshot shows it.
 // Generations keep increasing across internal restarts.
 //
 // Restart: Serve rebuilds the model from the configuration and the store

@@ -6,7 +6,6 @@ import (
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
-	"github.com/vigil-go/vigil/storage"
 )
 
 // Model is every status the state actor owns. Apply is its only mutator; it
@@ -30,6 +29,9 @@ type Model struct {
 	alerts alerting
 
 	announcements []messages.Announcement
+	// announcementSeqs holds the Seq of each announcement, in the same
+	// order.
+	announcementSeqs []uint64
 	// seq numbers announcements and push/local replicas in creation order.
 	seq uint64
 
@@ -43,11 +45,9 @@ type Model struct {
 
 // pendingWrites is the part of the model not yet handed to the store.
 type pendingWrites struct {
-	replicas      map[messages.ReplicaKey]bool // true: put, false: delete
-	announcements []storage.Announcement
-	retracted     []string
-	alerting      bool
-	outbox        map[string]bool // notifier kind → true: put, false: delete
+	replicas map[messages.ReplicaKey]bool // true: put, false: delete
+	alerting bool
+	outbox   map[string]bool // notifier kind → true: put, false: delete
 }
 
 // alerting is the notification state of spec §5.4–5.5: one set of counters
@@ -177,25 +177,10 @@ func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Notif
 		return m.replicaUpdated(msg, now)
 	case messages.ReplicaRemoved:
 		return m.replicaRemoved(msg, now)
-	case messages.AnnouncementAdd:
-		m.seq++
-		m.announcements = append(m.announcements, msg.Announcement)
-		a := msg.Announcement
-		m.pending.announcements = append(m.pending.announcements, storage.Announcement{ID: a.ID, Title: a.Title, Text: a.Text, Date: a.Date, Seq: m.seq})
-		m.dirty = true
-	case messages.AnnouncementRemove:
-		for i, a := range m.announcements {
-			if a.ID == msg.ID {
-				m.announcements = append(m.announcements[:i:i], m.announcements[i+1:]...)
-				m.pending.retracted = append(m.pending.retracted, msg.ID)
-				m.dirty = true
-				break
-			}
-		}
-	case messages.IgnoreSet:
-		m.alerts.ignoreUntil = msg.Until
-		m.pending.alerting = true
-		m.dirty = true
+	case messages.AnnouncementAdd, messages.AnnouncementRemove, messages.IgnoreSet:
+		// Without a store; with one, the actor stores the command's batch
+		// first and applies it with ApplyStored.
+		m.ApplyStored(msg, m.CommandBatch(msg))
 	case messages.Tick:
 		if m.unprobed == 0 {
 			m.refreshed = msg.At

@@ -35,6 +35,18 @@ func (w *storeWriter) Write(_ context.Context, b storage.Batch, reply chan<- err
 	return nil
 }
 
+// Rebuild and Stale complete the Writer interface (the store stays
+// healthy in these tests).
+func (w *storeWriter) Rebuild(_ context.Context, st *storage.State, reply chan<- error) error {
+	_, err := w.store.(storage.Repairable).Rebuild(context.Background(), st)
+	if reply != nil {
+		reply <- err
+	}
+	return nil
+}
+
+func (w *storeWriter) Stale() <-chan struct{} { return nil }
+
 func (w *storeWriter) written() []storage.Batch {
 	w.mu.Lock()
 	defer w.mu.Unlock()

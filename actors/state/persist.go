@@ -11,7 +11,7 @@ import (
 // HasPending reports whether TakeBatch would return changes.
 func (m *Model) HasPending() bool {
 	p := &m.pending
-	return len(p.replicas) > 0 || len(p.announcements) > 0 || len(p.retracted) > 0 || p.alerting || len(p.outbox) > 0
+	return len(p.replicas) > 0 || p.alerting || len(p.outbox) > 0
 }
 
 // TakeBatch returns what changed since the previous call, ready for the
@@ -19,8 +19,16 @@ func (m *Model) HasPending() bool {
 // state that decided it are always in the same batch: both are pending
 // from the same Apply until the next TakeBatch.
 func (m *Model) TakeBatch() storage.Batch {
+	b := m.pendingBatch()
+	m.pending = newPendingWrites()
+	return b
+}
+
+// pendingBatch is what changed since the last TakeBatch, ready for the
+// store (Manager commands are not in it: see CommandBatch).
+func (m *Model) pendingBatch() storage.Batch {
 	p := &m.pending
-	b := storage.Batch{PutAnnouncements: p.announcements, DeleteAnnouncements: p.retracted}
+	var b storage.Batch
 	for key, put := range p.replicas {
 		if !put {
 			b.DeleteReplicas = append(b.DeleteReplicas, key)
@@ -30,16 +38,10 @@ func (m *Model) TakeBatch() storage.Batch {
 		if !ok {
 			continue
 		}
-		rep := &m.probes[r.probe].nodes[r.node].replicas[r.replica]
-		b.PutReplicas = append(b.PutReplicas, storage.Replica{
-			Key: key, Status: rep.status, Err: rep.err, Latency: rep.latency, HasLatency: rep.hasLatency,
-			Updated: rep.updated, Reported: rep.reported, Interval: rep.interval, Load: rep.load, Position: rep.pos,
-		})
+		b.PutReplicas = append(b.PutReplicas, m.storedReplica(key, &m.probes[r.probe].nodes[r.node].replicas[r.replica]))
 	}
 	if p.alerting {
-		a := m.alerts
-		b.Alerting = &storage.Alerting{Status: m.general, Escalate: a.escalate, Backoff: a.backoff,
-			LastNotified: a.lastNotified, IgnoreUntil: a.ignoreUntil}
+		b.Alerting = m.storedAlerting()
 	}
 	for kind, put := range p.outbox {
 		n, ok := m.outbox[kind]
@@ -51,7 +53,6 @@ func (m *Model) TakeBatch() storage.Batch {
 	}
 	sort.Slice(b.PutOutbox, func(i, j int) bool { return b.PutOutbox[i].Notifier < b.PutOutbox[j].Notifier })
 	sort.Strings(b.DeleteOutbox)
-	m.pending = newPendingWrites()
 	return b
 }
 
@@ -68,6 +69,7 @@ func (m *Model) Restore(st *storage.State) {
 	}
 	for _, a := range st.Announcements {
 		m.announcements = append(m.announcements, messages.Announcement{ID: a.ID, Title: a.Title, Text: a.Text, Date: a.Date})
+		m.announcementSeqs = append(m.announcementSeqs, a.Seq)
 		m.seq = max(m.seq, a.Seq)
 	}
 	reps := append([]storage.Replica(nil), st.Replicas...)
@@ -94,6 +96,7 @@ func (m *Model) Restore(st *storage.State) {
 		rep := &node.replicas[r.replica]
 		rep.status, rep.err, rep.latency, rep.hasLatency = sr.Status, sr.Err, sr.Latency, sr.HasLatency
 		rep.load, rep.reported, rep.interval, rep.pos = sr.Load, sr.Reported, sr.Interval, sr.Position
+		rep.updated = sr.Updated
 		// Restored results are shown but do not count as this run's first
 		// round: the page stays "not yet refreshed" until probes report.
 		m.seq = max(m.seq, sr.Position)
@@ -113,14 +116,4 @@ func (m *Model) Restore(st *storage.State) {
 	}
 	m.pending.alerting = false
 	m.dirty = true
-}
-
-// HasAnnouncement reports whether an announcement with id exists.
-func (m *Model) HasAnnouncement(id string) bool {
-	for _, a := range m.announcements {
-		if a.ID == id {
-			return true
-		}
-	}
-	return false
 }

@@ -20,6 +20,7 @@ import (
 func (m *Model) Reconfigure(cfg *config.Config, now time.Time) []messages.Notification {
 	next := NewModel(cfg)
 	next.announcements = m.announcements
+	next.announcementSeqs = m.announcementSeqs
 	next.seq = m.seq
 	policy := next.alerts.policy
 	next.alerts = m.alerts

@@ -11,22 +11,40 @@ import (
 	"github.com/vigil-go/vigil/storage"
 )
 
-// queuedWrite is one batch handed to a fakeWriter.
+// queuedWrite is one request handed to a fakeWriter: a batch, or a
+// rebuild with state.
 type queuedWrite struct {
-	batch storage.Batch
-	reply chan<- error
+	batch   storage.Batch
+	rebuild bool
+	state   *storage.State
+	reply   chan<- error
 }
 
 // fakeWriter queues what the actor hands it; the test plays the writer.
-type fakeWriter struct{ queue chan queuedWrite }
+type fakeWriter struct {
+	queue chan queuedWrite
+	stale chan struct{}
+}
 
-func newFakeWriter(size int) *fakeWriter { return &fakeWriter{queue: make(chan queuedWrite, size)} }
+func newFakeWriter(size int) *fakeWriter {
+	return &fakeWriter{queue: make(chan queuedWrite, size), stale: make(chan struct{}, 1)}
+}
 
 func (w *fakeWriter) Room() bool { return len(w.queue) < cap(w.queue) }
 
 func (w *fakeWriter) Write(ctx context.Context, b storage.Batch, reply chan<- error) error {
+	return w.put(ctx, queuedWrite{batch: b, reply: reply})
+}
+
+func (w *fakeWriter) Rebuild(ctx context.Context, st *storage.State, reply chan<- error) error {
+	return w.put(ctx, queuedWrite{rebuild: true, state: st, reply: reply})
+}
+
+func (w *fakeWriter) Stale() <-chan struct{} { return w.stale }
+
+func (w *fakeWriter) put(ctx context.Context, q queuedWrite) error {
 	select {
-	case w.queue <- queuedWrite{b, reply}:
+	case w.queue <- q:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -112,11 +130,8 @@ func TestStopGivesUpOnASilentWriter(t *testing.T) {
 func TestManagerCommandRefusedWhenWriterFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newFakeWriter(1)
-		pub := &Published{}
-		a := New(testConfig(), pub, slog.New(slog.DiscardHandler), Options{Writer: w})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go a.Serve(ctx)
+		r := serveWithWriter(t, w)
+		a, pub := r.actor, r.pub
 		w.queue <- queuedWrite{} // the writer is busy
 		if err := a.AddAnnouncement(t.Context(), messages.Announcement{ID: "a1", Title: "T"}); err != messages.ErrBusy {
 			t.Fatalf("AddAnnouncement with a full writer: %v, want ErrBusy", err)
@@ -131,12 +146,16 @@ func TestManagerCommandRefusedWhenWriterFull(t *testing.T) {
 		if len(q.batch.PutAnnouncements) != 1 || q.reply == nil {
 			t.Fatalf("batch %+v", q)
 		}
-		if n := len(pub.Latest().Announcements); n != 1 {
+		synctest.Wait()
+		if n := len(pub.Latest().Announcements); n != 0 {
 			t.Fatalf("%d announcements published before the write", n)
 		}
 		q.reply <- nil
 		if err := <-errc; err != nil {
 			t.Fatal(err)
+		}
+		if n := len(pub.Latest().Announcements); n != 1 {
+			t.Fatalf("%d announcements published after the write was answered, want 1", n)
 		}
 	})
 }

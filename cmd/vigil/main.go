@@ -120,6 +120,16 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Whatever an actor or the store does while stopping, the process is
+	// gone shutdownGrace after the signal. Deferred before the store's
+	// Close, so that the bound covers it.
+	finished := make(chan struct{})
+	defer close(finished)
+	go exitAfterGrace(ctx, finished, shutdownGrace, func() {
+		reportFatal(logger, stderr, "shutdown did not finish in time: exiting without waiting any longer",
+			fmt.Errorf("still stopping %v after the signal", shutdownGrace))
+		os.Exit(supervisors.ExitFatal)
+	})
 	deps := supervisors.Deps{Logger: logger, Version: Version}
 	if dir := dataDir(o, cfg); dir != "" {
 		st, err := storage.Open(filepath.Join(dir, "state.db"), logger)
@@ -178,6 +188,28 @@ func reportFatal(logger *slog.Logger, stderr io.Writer, msg string, err error) {
 		return
 	}
 	fmt.Fprintf(stderr, "vigil: %v\n", err)
+}
+
+// shutdownGrace bounds a graceful stop: the state actor's last write (at
+// most 5 s), the store writer's drain (3 s) and the store's Close (5 s)
+// each have their own bound, and this one is over all of them.
+const shutdownGrace = 10 * time.Second
+
+// exitAfterGrace calls expire when finished is not closed within grace
+// after ctx ends (the stop signal).
+func exitAfterGrace(ctx context.Context, finished <-chan struct{}, grace time.Duration, expire func()) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		expire()
+	}
 }
 
 // reloadDebounce is how long the configuration directory must be quiet
