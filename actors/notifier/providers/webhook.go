@@ -62,7 +62,16 @@ func (w *webhook) Send(ctx context.Context, n messages.Notification, _ []int) er
 	return postJSON(ctx, w.client, w.url, webhookPayload{
 		Type: n.Kind.String(), Status: n.Status.String(), Time: messages.FormatTS(n.Time),
 		Replicas: replicas, Page: w.page,
-	}, nil)
+	}, deliveryHeader(n))
+}
+
+// deliveryHeader carries the notification's id, the same on every attempt
+// and after a restart, so that a receiver can drop a duplicate delivery.
+func deliveryHeader(n messages.Notification) http.Header {
+	if n.ID == "" {
+		return nil
+	}
+	return http.Header{"X-Vigil-Delivery-Id": {n.ID}}
 }
 
 var _ notifier.Provider = (*webhook)(nil)

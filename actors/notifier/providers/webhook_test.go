@@ -17,6 +17,7 @@ import (
 type captured struct {
 	method, path, contentType string
 	body                      string
+	deliveryID                string
 }
 
 // capture starts a loopback server that records each request and answers
@@ -26,7 +27,7 @@ func capture(t *testing.T, status int) (*httptest.Server, <-chan captured) {
 	ch := make(chan captured, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		ch <- captured{r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), string(b)}
+		ch <- captured{r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), string(b), r.Header.Get("X-Vigil-Delivery-Id")}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(srv.Close)
@@ -99,5 +100,29 @@ func TestRegistryIsTheOnlyKindList(t *testing.T) {
 	}
 	if built, problems := reg.Build(empty, Deps{}); len(built) != 0 || len(problems) != 0 {
 		t.Fatalf("an empty [notify] built %d notifiers, problems %v", len(built), problems)
+	}
+}
+
+// TestWebhookDeliveryID: every attempt of one notification carries its id,
+// so a receiver can drop a duplicate; a notification without one sends no
+// header.
+func TestWebhookDeliveryID(t *testing.T) {
+	srv, got := capture(t, http.StatusOK)
+	w := webhookFor(t, srv.URL+"/hook")
+	n := messages.Notification{ID: "7f3a-42", Kind: messages.Changed, Status: messages.Dead, Time: time.Unix(0, 0)}
+	for range 2 {
+		if err := w.Send(context.Background(), n, nil); err != nil {
+			t.Fatal(err)
+		}
+		if c := <-got; c.deliveryID != "7f3a-42" {
+			t.Fatalf("X-Vigil-Delivery-Id = %q, want 7f3a-42", c.deliveryID)
+		}
+	}
+	n.ID = ""
+	if err := w.Send(context.Background(), n, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-got; c.deliveryID != "" {
+		t.Fatalf("X-Vigil-Delivery-Id = %q without an id", c.deliveryID)
 	}
 }
