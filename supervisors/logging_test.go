@@ -1,59 +1,22 @@
 package supervisors
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/testkit"
 )
 
-// logRecords captures what a logger writes, as JSON records.
-type logRecords struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecords) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logRecords) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// matching returns the records whose message satisfies ok.
-func (l *logRecords) matching(t *testing.T, ok func(msg string) bool) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.Lines(l.buf.String()) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if msg, _ := rec["msg"].(string); ok(msg) {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // startLoggedTree builds and runs a tree whose log goes to logs.
-func startLoggedTree(t *testing.T, cfg *config.Config, deps Deps, logs *logRecords) *Tree {
+func startLoggedTree(t *testing.T, cfg *config.Config, deps Deps, logs *testkit.Logs) *Tree {
 	t.Helper()
-	deps.Logger, deps.DisableWeb, deps.NotifierBackoff = logs.logger(), true, 50*time.Millisecond
+	deps.Logger, deps.DisableWeb, deps.NotifierBackoff = logs.Logger(), true, 50*time.Millisecond
 	tree, err := Build(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +54,7 @@ func TestReloadLogsOneSummary(t *testing.T) {
 	running := withServices(treeConfig(srv.URL),
 		config.Service{ID: "db", Label: "DB", Nodes: []config.Node{node("main", "tcp://db:5432"), node("spare", "tcp://db:5433"), node("gone", "tcp://db:1")}},
 		config.Service{ID: "old", Label: "Old", Nodes: []config.Node{node("n", "tcp://old:1")}})
-	var logs logRecords
+	var logs testkit.Logs
 	tree := startLoggedTree(t, running, Deps{ProbeFactory: &fakeFactory{probes: map[string]*switchable{}}}, &logs)
 
 	next := withServices(treeConfig(srv.URL+"/other"),
@@ -102,7 +65,7 @@ func TestReloadLogsOneSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := logs.matching(t, func(msg string) bool { return strings.Contains(msg, "reloaded") })
+	got := logs.Matching(t, func(msg string) bool { return strings.Contains(msg, "reloaded") })
 	if len(got) != 1 {
 		t.Fatalf("%d reload records, want 1: %v", len(got), got)
 	}
@@ -152,18 +115,18 @@ func TestICMPModeLoggedOncePerProcess(t *testing.T) {
 		c.Probe.Services = []config.Service{{ID: "net", Label: "Net", Nodes: []config.Node{n}}}
 		return c
 	}
-	var logs logRecords
+	var logs testkit.Logs
 	tree := startLoggedTree(t, icmpConfig("127.0.0.1"), Deps{}, &logs)
 	for _, next := range []*config.Config{icmpConfig("127.0.0.1"), icmpConfig("127.0.0.1", "127.0.0.2")} {
 		if err := tree.Reload(context.Background(), next); err != nil {
 			t.Fatal(err)
 		}
 	}
-	lines := logs.matching(t, func(msg string) bool { return strings.HasPrefix(msg, "ICMP probes") })
+	lines := logs.Matching(t, func(msg string) bool { return strings.HasPrefix(msg, "ICMP probes") })
 	if len(lines) != 1 {
 		t.Fatalf("%d ICMP mode records after a start and two reloads, want 1: %v", len(lines), lines)
 	}
-	if reloads := logs.matching(t, func(msg string) bool { return msg == "configuration reloaded" }); len(reloads) != 2 {
+	if reloads := logs.Matching(t, func(msg string) bool { return msg == "configuration reloaded" }); len(reloads) != 2 {
 		t.Fatalf("%d reload records, want 2", len(reloads))
 	}
 }

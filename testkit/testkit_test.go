@@ -22,3 +22,18 @@ func TestWithin(t *testing.T) {
 		t.Fatal("gave up before the timeout")
 	}
 }
+
+func TestLogs(t *testing.T) {
+	var l Logs
+	log := l.Logger()
+	log.Info("a", "n", 1)
+	log.Debug("b")
+	log.Info("a", "n", 2)
+	got := l.With(t, "a")
+	if len(got) != 2 || got[0]["n"] != float64(1) || got[1]["n"] != float64(2) {
+		t.Fatalf("With(a) = %v", got)
+	}
+	if n := len(l.Matching(t, func(string) bool { return true })); n != 3 {
+		t.Fatalf("Matching(all) = %d records, want 3", n)
+	}
+}

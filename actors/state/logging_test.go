@@ -1,55 +1,17 @@
 package state
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
 	"reflect"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/testkit"
 )
-
-// logRecords captures what a logger writes, as JSON records.
-type logRecords struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecords) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logRecords) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// with returns the records whose message is msg.
-func (l *logRecords) with(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.Lines(l.buf.String()) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
 
 func updated(probe, node, replica string, s messages.Status) messages.ReplicaUpdated {
 	return messages.ReplicaUpdated{Key: messages.ReplicaKey{Probe: probe, Node: node, Replica: replica}, Status: s,
@@ -60,10 +22,10 @@ func updated(probe, node, replica string, s messages.Status) messages.ReplicaUpd
 // one info record naming the nodes behind it, and only changes are logged.
 func TestGeneralStatusLogNamesNodes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs logRecords
+		var logs testkit.Logs
 		cfg := testConfig()
 		cfg.Notify = nil
-		a := New(cfg, &Published{}, logs.logger(), Options{})
+		a := New(cfg, &Published{}, logs.Logger(), Options{})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go a.Serve(ctx)
@@ -89,7 +51,7 @@ func TestGeneralStatusLogNamesNodes(t *testing.T) {
 			{"dead", "sick", []any{"web/jobs"}},
 			{"sick", "healthy", []any{"web/jobs"}},
 		}
-		got := logs.with(t, "general status changed")
+		got := logs.With(t, "general status changed")
 		if len(got) != len(want) {
 			t.Fatalf("%d records, want %d: %v", len(got), len(want), got)
 		}
@@ -143,8 +105,8 @@ func TestCausesListsEveryNodeAtTheStatus(t *testing.T) {
 // info records with its id and title; a refused retraction logs nothing.
 func TestAnnouncementsLogged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs logRecords
-		a := New(testConfig(), &Published{}, logs.logger(), Options{})
+		var logs testkit.Logs
+		a := New(testConfig(), &Published{}, logs.Logger(), Options{})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go a.Serve(ctx)
@@ -159,7 +121,7 @@ func TestAnnouncementsLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, msg := range []string{"announcement published", "announcement retracted"} {
-			got := logs.with(t, msg)
+			got := logs.With(t, msg)
 			if len(got) != 1 || got[0]["level"] != "INFO" || got[0]["id"] != "a1" || got[0]["title"] != "Database maintenance" {
 				t.Errorf("%q records: %v; want one info record with id a1 and its title", msg, got)
 			}
