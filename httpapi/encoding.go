@@ -2,13 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
-	"github.com/labstack/echo/v5"
 )
 
 // Content codings of the prepared views. Each rendering of a view keeps its
@@ -57,6 +58,8 @@ type prepared struct {
 type encoders struct {
 	br *brotli.Writer
 	gz *gzip.Writer
+	// yield, when set, replaces runtime.Gosched between chunks (tests).
+	yield func()
 }
 
 func (e *encoders) brotli(body []byte) []byte {
@@ -67,7 +70,7 @@ func (e *encoders) brotli(body []byte) []byte {
 	} else {
 		e.br.Reset(&out)
 	}
-	_, _ = e.br.Write(body) // writes to a bytes.Buffer cannot fail
+	e.feed(e.br, body)
 	_ = e.br.Close()
 	return out.Bytes()
 }
@@ -80,9 +83,48 @@ func (e *encoders) gzip(body []byte) []byte {
 	} else {
 		e.gz.Reset(&out)
 	}
-	_, _ = e.gz.Write(body)
+	e.feed(e.gz, body)
 	_ = e.gz.Close()
 	return out.Bytes()
+}
+
+// feed writes body to a compressor in chunks of yieldEvery bytes, letting
+// requests waiting for a processor run between chunks (yielder).
+func (e *encoders) feed(w io.Writer, body []byte) {
+	y := yielder{w: w, yield: e.yield}
+	for len(body) > 0 {
+		n := min(len(body), yieldEvery)
+		_, _ = y.Write(body[:n]) // compressors writing to a bytes.Buffer cannot fail
+		body = body[n:]
+	}
+}
+
+// yieldEvery is how many bytes a rendering writes or compresses between
+// two yields: about a millisecond of work.
+const yieldEvery = 32 << 10
+
+// yielder passes writes on to w and yields the processor (runtime.Gosched)
+// after every yieldEvery bytes. A rendering of a large page takes tens of
+// milliseconds of CPU; without yielding, requests queued behind it on the
+// same processor wait until the scheduler preempts it (10 ms), which is
+// what their slowest percentile would show.
+type yielder struct {
+	w     io.Writer
+	n     int
+	yield func()
+}
+
+func (y *yielder) Write(p []byte) (int, error) {
+	n, err := y.w.Write(p)
+	if y.n += n; y.n >= yieldEvery {
+		y.n = 0
+		if y.yield != nil {
+			y.yield()
+		} else {
+			runtime.Gosched()
+		}
+	}
+	return n, err
 }
 
 func newVariant(coding string, body []byte, etag string) variant {
@@ -122,6 +164,7 @@ func (e *encoders) prepare(body []byte, contentType, base string) *prepared {
 // (brotli, gzip, identity); q=0 excludes a coding; "*" stands for every
 // coding not listed; identity is acceptable unless excluded and ranks
 // below any listed coding; with no field, or nothing acceptable, identity.
+// It reads the fields in place: nothing is allocated.
 func (p *prepared) choose(fields []string) *variant {
 	if len(p.variants) == 1 || len(fields) == 0 {
 		return &p.variants[0]
@@ -129,18 +172,23 @@ func (p *prepared) choose(fields []string) *variant {
 	const unlisted = -1
 	qBr, qGzip, qIdentity, qStar := unlisted, unlisted, unlisted, unlisted
 	for _, field := range fields {
-		for item := range strings.SplitSeq(field, ",") {
+		for field != "" {
+			item := field
+			if i := strings.IndexByte(field, ','); i >= 0 {
+				item, field = field[:i], field[i+1:]
+			} else {
+				field = ""
+			}
 			name, params, _ := strings.Cut(item, ";")
-			q := parseQ(params)
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "br":
-				qBr = q
-			case "gzip", "x-gzip":
-				qGzip = q
-			case "identity":
-				qIdentity = q
-			case "*":
-				qStar = q
+			switch name = strings.TrimSpace(name); {
+			case strings.EqualFold(name, "gzip"), strings.EqualFold(name, "x-gzip"):
+				qGzip = parseQ(params)
+			case strings.EqualFold(name, "br"):
+				qBr = parseQ(params)
+			case strings.EqualFold(name, "identity"):
+				qIdentity = parseQ(params)
+			case name == "*":
+				qStar = parseQ(params)
 			}
 		}
 	}
@@ -175,18 +223,57 @@ func (p *prepared) choose(fields []string) *variant {
 // parseQ reads the q parameter of an Accept-Encoding item, in thousandths
 // (1000 when absent; 0 when malformed, which excludes the item).
 func parseQ(params string) int {
-	for param := range strings.SplitSeq(params, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(param), "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
-			continue
+	for params != "" {
+		param := params
+		if i := strings.IndexByte(params, ';'); i >= 0 {
+			param, params = params[:i], params[i+1:]
+		} else {
+			params = ""
 		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || f < 0 || f > 1 {
-			return 0
+		k, v, ok := strings.Cut(param, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			return qValue(strings.TrimSpace(v))
 		}
-		return int(f*1000 + 0.5)
 	}
 	return 1000
+}
+
+// qValue parses a q-value (digits, a point, digits; within 0 and 1) in
+// thousandths, rounded; 0 when malformed or above 1.
+func qValue(v string) int {
+	whole, frac, _ := strings.Cut(v, ".")
+	if whole == "" && frac == "" {
+		return 0
+	}
+	q := 0
+	for i := 0; i < len(whole); i++ {
+		c := whole[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		q = q*10 + int(c-'0')*1000
+		if q > 1000 {
+			return 0
+		}
+	}
+	scale := 100
+	for i := 0; i < len(frac); i++ {
+		c := frac[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		d := int(c - '0')
+		switch {
+		case q >= 1000 && d != 0:
+			return 0 // above 1
+		case i < 3:
+			q += d * scale
+			scale /= 10
+		case i == 3 && d >= 5:
+			q++
+		}
+	}
+	return min(q, 1000)
 }
 
 // notModified evaluates If-None-Match (RFC 9110 §13.1.2, weak comparison):
@@ -232,23 +319,18 @@ func (p *prepared) notModified(fields []string, selected *variant) (string, bool
 }
 
 // write answers one request from a prepared view: 304 when If-None-Match
-// matches, else 200 with the chosen variant (headers only for HEAD).
-func (p *prepared) write(c *echo.Context) error {
-	r := c.Request()
-	w := c.Response()
+// matches, else 200 with the chosen variant (headers only for HEAD). Every
+// header value is a prebuilt slice: nothing is allocated.
+func (p *prepared) write(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
-	v := p.choose(r.Header.Values("Accept-Encoding"))
+	v := p.choose(r.Header["Accept-Encoding"])
 	h["Cache-Control"] = p.cacheControl
 	if p.vary != nil {
 		h["Vary"] = p.vary
 	}
-	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 {
 		if tag, ok := p.notModified(inm, v); ok {
-			if tag == v.etag {
-				h["Etag"] = v.etagH
-			} else {
-				h["Etag"] = []string{tag}
-			}
+			h["Etag"] = p.etagH(tag, v)
 			w.WriteHeader(http.StatusNotModified)
 			return nil
 		}
@@ -266,4 +348,17 @@ func (p *prepared) write(c *echo.Context) error {
 	}
 	_, err := w.Write(v.body)
 	return err
+}
+
+// etagH is the prebuilt ETag header value of tag, one of p's variants'.
+func (p *prepared) etagH(tag string, selected *variant) []string {
+	if tag == selected.etag {
+		return selected.etagH
+	}
+	for i := range p.variants {
+		if p.variants[i].etag == tag {
+			return p.variants[i].etagH
+		}
+	}
+	return []string{tag}
 }

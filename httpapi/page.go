@@ -43,7 +43,9 @@ func (s *Server) pageRevision(site *siteConfig, snap *messages.Snapshot, now tim
 // renderPage is the view of GET /.
 func (s *Server) renderPage(site *siteConfig, snap *messages.Snapshot, now time.Time) ([]byte, string, error) {
 	var buf bytes.Buffer
-	if err := s.pageTmpl.Execute(&buf, s.pageView(site, snap, now, s.pageRevision(site, snap, now))); err != nil {
+	// The page of a large configuration takes tens of milliseconds to
+	// execute: it yields to requests as it goes (yielder).
+	if err := s.pageTmpl.Execute(&yielder{w: &buf}, s.pageView(site, snap, now, s.pageRevision(site, snap, now))); err != nil {
 		return nil, "", err
 	}
 	return buf.Bytes(), "text/html; charset=utf-8", nil

@@ -54,7 +54,9 @@ type view func(site *siteConfig, snap *messages.Snapshot, now time.Time) (body [
 
 // namedView is one entry of the registry.
 type namedView struct {
-	name   string
+	name string
+	// path is where the view is served (GET and HEAD).
+	path   string
 	render view
 	// tag, when set, gives the entity-tag base of a rendering; otherwise
 	// it is a hash of the body (so equal bytes keep their tag).
@@ -144,6 +146,20 @@ func (r *renderer) index(name string) int {
 		}
 	}
 	panic("httpapi: no view " + name)
+}
+
+// at returns the registry position of the view served at path p, as
+// requested (one trailing slash allowed), or -1.
+func (r *renderer) at(p string) int {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	for i := range r.views {
+		if r.views[i].path == p {
+			return i
+		}
+	}
+	return -1
 }
 
 // expect raises the must-be-visible watermark to gen: reads from now on
@@ -239,8 +255,13 @@ func (r *renderer) late(cur *rendering, need, needSite uint64) (*rendering, erro
 
 // touch records a request and starts the goroutine when it is not running.
 // A renderer started here after having stopped has an old rendering: the
-// watermark makes this request wait for a fresh one.
+// watermark makes this request wait for a fresh one. While a served server
+// pins the renderer, the goroutine runs whatever requests do, and touch
+// only reads.
 func (r *renderer) touch() {
+	if r.pins.Load() > 0 {
+		return
+	}
 	r.lastUse.Store(time.Now().UnixNano())
 	if r.running.Load() || !r.running.CompareAndSwap(false, true) {
 		return

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,15 +34,16 @@ const (
 // on and off while the server runs (Reconfigure).
 func (s *Server) routeTable() []route {
 	const read = http.MethodGet + " " + http.MethodHead
-	return []route{
-		// Prepared views (prepared.go): the status page, the status text
-		// and report, the badges.
-		{read, "/", s.servePrepared("page"), public},
-		{read, "/status/text", s.servePrepared("text"), public},
-		{read, "/status/report", s.servePrepared("report"), public},
-		{read, "/badge/color", s.servePrepared("badge-color"), public},
-		{read, "/badge/icon", s.servePrepared("badge-icon"), public},
-
+	// Prepared views (prepared.go): the status page, the status text and
+	// report, the badges, each at its path in publicViews. ServeHTTP
+	// answers GET and HEAD of exactly these paths (or with one trailing
+	// slash) without the router; these routes serve the other spellings
+	// that normalisation maps onto them ("//status/text").
+	var table []route
+	for i, v := range s.views.views {
+		table = append(table, route{read, v.path, s.servePrepared(i), public})
+	}
+	return append(table, []route{
 		// Static files (assets.go). Badge kinds other than the prepared
 		// ones are looked up per request (an override directory may add
 		// some).
@@ -71,7 +73,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/manager/prober/alerts", s.alerts, managerGroup},
 		{http.MethodGet, "/manager/prober/alerts/ignored", s.ignored, managerGroup},
 		{http.MethodPut, "/manager/prober/alerts/ignored", s.readYourWrite(s.setIgnored), managerGroup},
-	}
+	}...)
 }
 
 // groupMiddleware is the middleware of each API group, outermost first:
@@ -130,37 +132,68 @@ func present(ok bool) echo.MiddlewareFunc {
 	}
 }
 
-// publicViews is the registry of prepared views, each served by the route
-// of the same name in the route table. A new public representation is one
-// more entry there and here; the renderer builds it with the others, once
-// per snapshot or site configuration change.
+// publicViews is the registry of prepared views, each served at its path
+// (routeTable). A new public representation is one more entry here; the
+// renderer builds it with the others, once per snapshot or site
+// configuration change.
 func (s *Server) publicViews() []namedView {
 	return []namedView{
-		{name: "page", render: s.renderPage, tag: s.pageRevision},
-		{name: "text", render: renderText},
-		{name: "report", render: renderReport},
-		{name: "badge-color", render: renderBadge("color")},
-		{name: "badge-icon", render: renderBadge("icon")},
+		{name: "page", path: "/", render: s.renderPage, tag: s.pageRevision},
+		{name: "text", path: "/status/text", render: renderText},
+		{name: "report", path: "/status/report", render: renderReport},
+		{name: "badge-color", path: "/badge/color", render: renderBadge("color")},
+		{name: "badge-icon", path: "/badge/icon", render: renderBadge("icon")},
 	}
 }
 
-// servePrepared answers GET and HEAD of the view called name from the
-// current rendering (see renderer.ready for when a request waits).
-func (s *Server) servePrepared(name string) echo.HandlerFunc {
-	i := s.views.index(name)
+// servePrepared is the route of view i (after path normalisation).
+func (s *Server) servePrepared(i int) echo.HandlerFunc {
 	return func(c *echo.Context) error {
-		cur, err := s.views.ready(c.Request().Context())
-		if err != nil {
-			c.Response().Header().Set("Retry-After", "1")
-			return c.NoContent(http.StatusServiceUnavailable)
-		}
-		p := cur.views[i]
-		if p.err != nil {
-			return c.String(http.StatusInternalServerError, "Template Error: "+p.err.Error())
-		}
-		return p.write(c)
+		return s.answerPrepared(c.Response(), c.Request(), i)
 	}
 }
+
+// ServeHTTP answers a request. GET and HEAD of a prepared view's path, as
+// sent (one trailing slash allowed, nothing escaped), are answered from
+// the current rendering at once; every other request goes through the
+// router, whose answer for those paths would be the same (same headers,
+// statuses and bodies; path normalisation only maps other spellings onto
+// them). Those small responses are most of a status page's traffic, and
+// the router and its middleware would be most of their cost.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.RawPath == "" {
+		if i := s.views.at(r.URL.Path); i >= 0 {
+			_ = s.answerPrepared(w, r, i) // a failed write leaves nothing to answer
+			return
+		}
+	}
+	s.echo.ServeHTTP(w, r)
+}
+
+// answerPrepared answers GET and HEAD of view i from the current rendering
+// (see renderer.ready for when a request waits).
+func (s *Server) answerPrepared(w http.ResponseWriter, r *http.Request, i int) error {
+	cur, err := s.views.ready(r.Context())
+	if err != nil {
+		w.Header()["Retry-After"] = retryAfter
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return nil
+	}
+	p := cur.views[i]
+	if p.err != nil {
+		w.Header()["Content-Type"] = textPlain
+		w.WriteHeader(http.StatusInternalServerError)
+		_, err := io.WriteString(w, "Template Error: "+p.err.Error())
+		return err
+	}
+	return p.write(w, r)
+}
+
+// Header values of answerPrepared's errors (never modified; len == cap).
+var (
+	retryAfter = []string{"1"}
+	textPlain  = []string{echo.MIMETextPlainCharsetUTF8}
+)
 
 // normalisePath merges repeated slashes and removes a trailing slash on both
 // the decoded and the raw path, leaving the query untouched.

@@ -163,10 +163,10 @@ func New(o Options) *Server {
 	return s
 }
 
-// Handler returns the server's routes as a handler (tests, and servers
-// other than Serve's). Its prepared views are rendered while Serve runs,
-// or else from its first request on.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Handler returns the server's handler (ServeHTTP), for tests and servers
+// other than Serve's. Its prepared views are rendered while Serve runs, or
+// else from its first request on.
+func (s *Server) Handler() http.Handler { return s }
 
 func (s *Server) String() string { return "web " + s.addr }
 
@@ -233,7 +233,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			return nil
 		},
 	}
-	err = sc.Start(ctx, s.echo)
+	err = sc.Start(ctx, s)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
