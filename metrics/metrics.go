@@ -12,7 +12,10 @@
 package metrics
 
 import (
+	"maps"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +39,15 @@ type Metrics struct {
 	ConfigReloads *prometheus.CounterVec
 	// ConfigLastReload is the Unix time of the last successful load.
 	ConfigLastReload prometheus.Gauge
+
+	// requests caches the Requests counter of each API and status code
+	// (ObserveRequest); copied on write, read without locking.
+	requests   atomic.Pointer[map[string]*codeCounters]
+	requestsMu sync.Mutex
 }
+
+// codeCounters are the Requests counters of one API, by status code.
+type codeCounters [600]atomic.Pointer[prometheus.Counter]
 
 // New builds the registry with the Go runtime and process collectors.
 func New() *Metrics {
@@ -71,6 +82,46 @@ func New() *Metrics {
 	)
 	m.ConfigLastReload.Set(float64(time.Now().Unix()))
 	return m
+}
+
+// ObserveRequest counts one reporter or Manager API request (Requests,
+// by API and status code). Once a pair has been seen, it allocates
+// nothing and takes no lock.
+func (m *Metrics) ObserveRequest(api string, code int) {
+	if code < 100 || code >= len(codeCounters{}) {
+		m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc()
+		return
+	}
+	cs := m.apiCounters(api)
+	c := cs[code].Load()
+	if c == nil {
+		counter := m.Requests.WithLabelValues(api, strconv.Itoa(code))
+		cs[code].CompareAndSwap(nil, &counter)
+		c = cs[code].Load()
+	}
+	(*c).Inc()
+}
+
+// apiCounters returns the counters of api, adding them on first use.
+func (m *Metrics) apiCounters(api string) *codeCounters {
+	if all := m.requests.Load(); all != nil {
+		if cs := (*all)[api]; cs != nil {
+			return cs
+		}
+	}
+	m.requestsMu.Lock()
+	defer m.requestsMu.Unlock()
+	next := map[string]*codeCounters{}
+	if all := m.requests.Load(); all != nil {
+		if cs := (*all)[api]; cs != nil {
+			return cs
+		}
+		maps.Copy(next, *all)
+	}
+	cs := new(codeCounters)
+	next[api] = cs
+	m.requests.Store(&next)
+	return cs
 }
 
 // ObserveProbe records one probe attempt.

@@ -60,3 +60,29 @@ func TestReplicaLabelsHideSecrets(t *testing.T) {
 		}
 	}
 }
+
+// ObserveRequest counts like Requests.WithLabelValues, and a pair seen
+// before costs no allocation.
+func TestObserveRequest(t *testing.T) {
+	m := New()
+	for range 3 {
+		m.ObserveRequest("reporter", 200)
+	}
+	m.ObserveRequest("manager", 401)
+	m.ObserveRequest("reporter", 503)
+	m.ObserveRequest("reporter", 1000) // not an HTTP code: still counted
+	out := scrape(t, m)
+	for _, want := range []string{
+		`vigil_api_requests_total{api="reporter",code="200"} 3`,
+		`vigil_api_requests_total{api="manager",code="401"} 1`,
+		`vigil_api_requests_total{api="reporter",code="503"} 1`,
+		`vigil_api_requests_total{api="reporter",code="1000"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { m.ObserveRequest("reporter", 200) }); n != 0 {
+		t.Errorf("%v allocations per counted request", n)
+	}
+}
