@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,7 +267,7 @@ func (t *Tree) buildWeb(cfg *config.Config) *httpapi.Server {
 		Reporter:  t.Router,
 		Manager:   t.State,
 		Metrics:   promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}),
-		Observe:   func(api string, code int) { m.Requests.WithLabelValues(api, strconv.Itoa(code)).Inc() },
+		Observe:   m.ObserveRequest,
 		Ready: func() (bool, string) {
 			if w != nil {
 				if err := w.Health(); err != nil {
