@@ -410,8 +410,8 @@ func typeName(v any) string {
 		return "array"
 	case *table:
 		return "table"
-	case dateTime:
-		return "date-time"
+	case string:
+		return "string"
 	case float64:
 		return "float"
 	case bool:
@@ -419,7 +419,7 @@ func typeName(v any) string {
 	case int64:
 		return "integer"
 	}
-	return "string"
+	return "date-time"
 }
 
 // Report is given to the Check method of a schema struct once its table is

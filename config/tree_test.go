@@ -27,7 +27,8 @@ var tomlSeeds = []string{
 }
 
 // TestParseTOMLMatchesGoToml: parseTOML accepts exactly what go-toml does,
-// with the same values and, for errors, go-toml's message and position.
+// with the same values, every key of every table listed once in its order
+// and, for errors, go-toml's message and position.
 func TestParseTOMLMatchesGoToml(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "testdata", "config", "*", "*.cfg"))
 	for _, f := range files {
@@ -76,13 +77,17 @@ func checkAgainstGoToml(t *testing.T, doc string) {
 }
 
 // plain turns both trees into comparable values: maps, slices, scalars,
-// dates and times as "date-time", NaN as "NaN".
+// dates and times as "date-time", NaN as "NaN". A table whose order does
+// not list each of its keys exactly once becomes "bad order".
 func plain(v any) any {
 	switch v := v.(type) {
 	case *table:
 		m := map[string]any{}
 		for _, k := range v.keys {
 			m[k] = plain(v.vals[k])
+		}
+		if len(m) != len(v.keys) || len(m) != len(v.vals) {
+			return "bad order"
 		}
 		return m
 	case map[string]any:
@@ -106,4 +111,57 @@ func plain(v any) any {
 		return v
 	}
 	return "date-time"
+}
+
+// TestParseTOMLKeyOrder: keys come in the order they first appear, whether
+// set by headers, dotted keys, inline tables or arrays of tables.
+func TestParseTOMLKeyOrder(t *testing.T) {
+	doc := `z = 1
+b.y = 2
+b.a = {q = 1, c = [{m = 1, l = 2}, {k = 1, j = 2}]}
+[[s]]
+y = 1
+x = 1
+[s.h]
+b = "1"
+a = "2"
+[[s]]
+x = 1
+y = 1
+[s.h]
+a = "2"
+b = "1"
+[[s.n]]
+w = 1
+v = 1
+[b.d]
+[a]
+`
+	root, err := parseTOML([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch v := v.(type) {
+		case *table:
+			got = append(got, p+": "+strings.Join(v.keys, " "))
+			for _, k := range v.keys {
+				walk(joinPath(p, k), v.vals[k])
+			}
+		case []any:
+			for i, e := range v {
+				walk(indexPath(p, i), e)
+			}
+		}
+	}
+	walk("", root)
+	want := []string{
+		": z b s a", "b: y a d", "b.a: q c", "b.a.c[0]: m l", "b.a.c[1]: k j", "b.d: ",
+		"s[0]: y x h", "s[0].h: b a", "s[1]: x y h n", "s[1].h: a b", "s[1].n[0]: w v", "a: ",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("key order:\n%q\nwant\n%q", got, want)
+	}
 }
