@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Notifier is the schema of one [notify.<name>] table, declared by the
@@ -374,7 +376,7 @@ func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 		default:
 			values = nil
 		}
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			d.fail(hp, "invalid HTTP header name %q", name)
 			continue
 		}
@@ -386,7 +388,7 @@ func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 			switch {
 			case !ok:
 				d.fail(paths[i], "must be a string (got %s)", typeName(e))
-			case !validHeaderValue(s):
+			case !httpguts.ValidHeaderFieldValue(s):
 				d.fail(paths[i], "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
 			default:
 				d.checkString(paths[i], s, false)

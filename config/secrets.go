@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // IsExampleSecret reports whether value is a published example secret (see
 // exampleSecretSource): a secret key holding one already has a warning.
@@ -48,28 +52,12 @@ func newEnvState(environ []string) envState {
 // reference names a variable that was not set (or was skipped).
 func unresolvedRefs(s string) []string {
 	var names []string
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			return names
-		}
-		end := strings.IndexByte(s[i+2:], '}')
-		if end < 0 {
-			return names
-		}
-		name := s[i+2 : i+2+end]
-		s = s[i+2+end+1:]
-		if name == "" || strings.Contains(name, "${") {
-			continue
-		}
-		dup := false
-		for _, n := range names {
-			dup = dup || n == name
-		}
-		if !dup {
+	for _, ref := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(s, -1) {
+		if name := ref[1]; name != "" && !strings.Contains(name, "${") && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}
+	return names
 }
 
 // refProblem words an unresolved ${name}.
