@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	toml "github.com/pelletier/go-toml/v2"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -24,10 +25,11 @@ type Notifier struct {
 	New  func() any
 }
 
-// decoder assigns a document tree onto the tagged structs of the schema,
+// decoder assigns a document's tables onto the tagged structs of the schema,
 // collecting every issue with its path.
 type decoder struct {
 	env       envState
+	keys      order // the keys of each table of the document, in order
 	notifiers []Notifier
 	issues    []ranked
 	ok        map[string]bool // paths of the keys that decoded without a problem
@@ -96,18 +98,11 @@ func (d *decoder) setDefaults(v reflect.Value) {
 		fv := v.FieldByIndex(f.index)
 		if isTable(fv.Type()) {
 			d.setDefaults(fv)
-			continue
-		}
-		var def any = f.def
-		if n, err := strconv.ParseInt(f.def, 10, 64); err == nil {
-			def = n
-		} else if x, err := strconv.ParseFloat(f.def, 64); err == nil {
-			def = x
-		} else if f.def == "true" {
-			def = true
-		}
-		if f.def != "" {
-			d.value("", def, fv, f)
+		} else if f.def != "" {
+			// A default is a TOML value, or else a bare string.
+			def := map[string]any{"v": f.def}
+			_ = toml.Unmarshal([]byte("v = "+f.def), &def)
+			d.value("", def["v"], fv, f)
 		}
 	}
 }
@@ -116,7 +111,7 @@ func (d *decoder) setDefaults(v reflect.Value) {
 // first, then each field from its key, then the struct's Check method, then
 // a warning for every key no field reads, in document order, naming the
 // closest known key when one is likely meant.
-func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
+func (d *decoder) decodeStruct(path string, t map[string]any, v reflect.Value) {
 	start := len(d.issues)
 	d.setDefaults(v)
 	fields := fieldsOf(v.Type())
@@ -124,7 +119,7 @@ func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
 	guard, _ := v.Addr().Interface().(interface{ refuse(key string) string })
 	for i, f := range fields {
 		fv, p, mark := v.FieldByIndex(f.index), joinPath(path, f.key), len(d.issues)
-		raw, present := t.vals[f.key]
+		raw, present := t[f.key]
 		switch {
 		case f.has("notifiers"):
 			known = append(known, d.decodeNotifiers(path, t, fv)...)
@@ -148,28 +143,27 @@ func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
 		c.Check(&Report{d: d, path: path, fields: fields})
 	}
 	slices.SortStableFunc(d.issues[start:], func(a, b ranked) int { return a.rank - b.rank })
-	for _, k := range t.keys {
+	for _, k := range d.keys[path] {
 		if slices.Contains(known, k) {
 			continue
 		}
-		what := "key"
-		if n := typeName(t.vals[k]); n == "table" || n == "array of tables" {
+		what, hint := "key", ", ignored"
+		if strings.Contains(typeName(t[k]), "table") {
 			what = "table"
 		}
 		if s := suggestKey(k, known); s != "" {
-			d.warn(joinPath(path, k), "unknown %s (did you mean %q?)", what, s)
-		} else {
-			d.warn(joinPath(path, k), "unknown %s, ignored", what)
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
+		d.warn(joinPath(path, k), "unknown %s%s", what, hint)
 	}
 }
 
 // decodeNotifiers decodes the [notify.<name>] tables the schema knows into v
 // (a map[string]any), in schema order, and returns their names.
-func (d *decoder) decodeNotifiers(path string, t *table, v reflect.Value) (names []string) {
+func (d *decoder) decodeNotifiers(path string, t map[string]any, v reflect.Value) (names []string) {
 	for _, n := range d.notifiers {
 		names = append(names, n.Name)
-		if raw, ok := t.vals[n.Name]; ok {
+		if raw, ok := t[n.Name]; ok {
 			if section := n.New(); d.value(joinPath(path, n.Name), raw, reflect.ValueOf(section).Elem(), field{}) {
 				if v.IsNil() {
 					v.Set(reflect.ValueOf(map[string]any{}))
@@ -199,7 +193,7 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case t == headersType:
 		return d.headers(p, raw, v)
 	case isTable(t):
-		tbl, ok := raw.(*table)
+		tbl, ok := raw.(map[string]any)
 		if !ok {
 			d.fail(p, "must be a table (got %s)", typeName(raw))
 		} else {
@@ -345,7 +339,7 @@ func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
 	}
 	v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	for i, e := range arr {
-		if t, isTable := e.(*table); isTable {
+		if t, isTable := e.(map[string]any); isTable {
 			d.decodeStruct(indexPath(p, i), t, v.Index(i))
 		} else {
 			d.fail(indexPath(p, i), "must be a table (got %s)", typeName(e))
@@ -357,41 +351,37 @@ func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
 // headers decodes a node's http_headers table in file order; a header whose
 // value is an array of strings is repeated once per value.
 func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
-	t, ok := raw.(*table)
+	t, ok := raw.(map[string]any)
 	if !ok {
 		d.fail(p, "must be a table of header names to strings or arrays of strings (got %s)", typeName(raw))
 		return false
 	}
 	var out []Header
-	for _, name := range t.keys {
-		hp := joinPath(p, name)
-		values, paths := []any{t.vals[name]}, []string{hp}
-		switch val := t.vals[name].(type) {
-		case string:
-		case []any:
-			values, paths = val, make([]string, len(val))
-			for i := range val {
-				paths[i] = indexPath(hp, i)
-			}
-		default:
-			values = nil
-		}
-		if !httpguts.ValidHeaderFieldName(name) {
+	for _, name := range d.keys[p] {
+		hp, val := joinPath(p, name), t[name]
+		values, isArray := val.([]any)
+		_, isString := val.(string)
+		switch {
+		case !httpguts.ValidHeaderFieldName(name):
 			d.fail(hp, "invalid HTTP header name %q", name)
 			continue
-		}
-		if values == nil {
-			d.fail(hp, "must be a string or an array of strings (got %s)", typeName(t.vals[name]))
+		case isString:
+			values = []any{val}
+		case !isArray:
+			d.fail(hp, "must be a string or an array of strings (got %s)", typeName(val))
 		}
 		for i, e := range values {
-			s, ok := e.(string)
-			switch {
+			ep := hp
+			if isArray {
+				ep = indexPath(hp, i)
+			}
+			switch s, ok := e.(string); {
 			case !ok:
-				d.fail(paths[i], "must be a string (got %s)", typeName(e))
+				d.fail(ep, "must be a string (got %s)", typeName(e))
 			case !httpguts.ValidHeaderFieldValue(s):
-				d.fail(paths[i], "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
+				d.fail(ep, "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
 			default:
-				d.checkString(paths[i], s, false)
+				d.checkString(ep, s, false)
 				out = append(out, Header{Name: name, Value: s})
 			}
 		}
@@ -405,12 +395,12 @@ func typeName(v any) string {
 	switch v := v.(type) {
 	case []any:
 		if len(v) > 0 {
-			if _, ok := v[0].(*table); ok {
+			if _, ok := v[0].(map[string]any); ok {
 				return "array of tables"
 			}
 		}
 		return "array"
-	case *table:
+	case map[string]any:
 		return "table"
 	case string:
 		return "string"

@@ -9,19 +9,13 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// table is a TOML table with its keys in document order. Values are as
-// go-toml decodes them into an any: string, int64, float64, bool, a date or
-// time type, []any (arrays, arrays of tables included) and, here, *table.
-type table struct {
-	keys []string
-	vals map[string]any
-}
-
-// parseTOML parses a document into ordered tables. go-toml decodes the
-// values, so a document loads exactly when go-toml accepts it; an error is
-// an Errors value with one problem worded by go-toml, naming the line and
-// column. A second pass of go-toml's parser only records key order.
-func parseTOML(data []byte) (*table, error) {
+// parseTOML parses a document as go-toml decodes it into an any, so that a
+// document loads exactly when go-toml accepts it, and returns it with the
+// order of its keys. Values are string, int64, float64, bool, a date or time
+// type, []any (arrays, arrays of tables included) and map[string]any. An
+// error is an Errors value with one problem worded by go-toml, naming the
+// line and column.
+func parseTOML(data []byte) (map[string]any, order, error) {
 	var m map[string]any
 	if err := toml.Unmarshal(data, &m); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "toml: ")
@@ -30,34 +24,14 @@ func parseTOML(data []byte) (*table, error) {
 			line, col := de.Position()
 			msg = fmt.Sprintf("TOML syntax error at line %d, column %d: %s", line, col, msg)
 		}
-		return nil, Errors{{Message: msg}}
+		return nil, nil, Errors{{Message: msg}}
 	}
-	return keyOrder(data).table("", m), nil
+	return m, keyOrder(data), nil
 }
 
 // order lists the keys of each table, by the table's path (as joinPath and
 // indexPath write it), in the order they first appear in the document.
 type order map[string][]string
-
-// table returns m, the table at path p, and the tables within, ordered.
-func (o order) table(p string, m map[string]any) *table {
-	for k, v := range m {
-		m[k] = o.value(joinPath(p, k), v)
-	}
-	return &table{keys: o[p], vals: m}
-}
-
-func (o order) value(p string, v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		return o.table(p, v)
-	case []any:
-		for i, e := range v {
-			v[i] = o.value(indexPath(p, i), e)
-		}
-	}
-	return v
-}
 
 // keyOrder walks a document go-toml has accepted and records its key order.
 func keyOrder(data []byte) order {
