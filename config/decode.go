@@ -28,7 +28,9 @@ type Notifier struct {
 // decoder assigns a document's tables onto the tagged structs of the schema,
 // collecting every issue with its path.
 type decoder struct {
-	env       envState
+	// skipped holds the environment variables that are set but never
+	// substituted (see Interpolate), to explain a ${NAME} left in a value.
+	skipped   map[string]bool
 	keys      order // the keys of each table of the document, in order
 	notifiers []Notifier
 	issues    []ranked
@@ -193,10 +195,8 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case t == headersType:
 		return d.headers(p, raw, v)
 	case isTable(t):
-		tbl, ok := raw.(map[string]any)
-		if !ok {
-			d.fail(p, "must be a table (got %s)", typeName(raw))
-		} else {
+		tbl, ok := want[map[string]any](d, p, raw, "a table")
+		if ok {
 			d.decodeStruct(p, tbl, v)
 		}
 		return ok
@@ -205,11 +205,9 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case k == reflect.Slice:
 		return d.strings(p, raw, v, f)
 	case k == reflect.Bool:
-		b, ok := raw.(bool)
+		b, ok := want[bool](d, p, raw, "a boolean, true or false")
 		if ok {
 			v.SetBool(b)
-		} else {
-			d.fail(p, "must be a boolean, true or false (got %s)", typeName(raw))
 		}
 		return ok
 	case k == reflect.Float32:
@@ -230,12 +228,17 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case k == reflect.Int, k == reflect.Int64, k == reflect.Uint32:
 		return d.integer(p, raw, v, f)
 	}
-	s, ok := raw.(string)
+	s, ok := want[string](d, p, raw, "a string")
+	return ok && d.checkString(p, s, f.has("secret")) && d.text(p, s, v, f)
+}
+
+// want returns raw as a T, or records that the value at p must be what.
+func want[T any](d *decoder, p string, raw any, what string) (T, bool) {
+	x, ok := raw.(T)
 	if !ok {
-		d.fail(p, "must be a string (got %s)", typeName(raw))
-		return false
+		d.fail(p, "must be %s (got %s)", what, typeName(raw))
 	}
-	return d.checkString(p, s, f.has("secret")) && d.text(p, s, v, f)
+	return x, ok
 }
 
 // integer decodes an integer: a u64 of the original (int, or a duration in
@@ -300,18 +303,10 @@ func (d *decoder) text(p, s string, v reflect.Value, f field) bool {
 // strings decodes an array of strings into a slice of strings or of a type
 // with UnmarshalText (converted only when every element is a string).
 func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
-	arr, ok := raw.([]any)
-	if !ok {
-		d.fail(p, "must be an array of strings (got %s)", typeName(raw))
-		return false
-	}
+	arr, ok := want[[]any](d, p, raw, "an array of strings")
 	for i, e := range arr {
-		if s, isString := e.(string); !isString {
-			d.fail(indexPath(p, i), "must be a string (got %s)", typeName(e))
-			ok = false
-		} else {
-			ok = d.checkString(indexPath(p, i), s, f.has("secret")) && ok
-		}
+		s, isString := want[string](d, indexPath(p, i), e, "a string")
+		ok = isString && d.checkString(indexPath(p, i), s, f.has("secret")) && ok
 	}
 	if !ok {
 		return false
@@ -332,28 +327,23 @@ func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
 // tables decodes an array of tables into a slice of structs. An element
 // that is not a table stays zero, so indexes keep matching the file.
 func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
-	arr, ok := raw.([]any)
-	if !ok {
-		d.fail(p, "must be an array of tables (got %s)", typeName(raw))
-		return false
+	arr, ok := want[[]any](d, p, raw, "an array of tables")
+	if ok {
+		v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	}
-	v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	for i, e := range arr {
-		if t, isTable := e.(map[string]any); isTable {
+		if t, isTable := want[map[string]any](d, indexPath(p, i), e, "a table"); isTable {
 			d.decodeStruct(indexPath(p, i), t, v.Index(i))
-		} else {
-			d.fail(indexPath(p, i), "must be a table (got %s)", typeName(e))
 		}
 	}
-	return true
+	return ok
 }
 
 // headers decodes a node's http_headers table in file order; a header whose
 // value is an array of strings is repeated once per value.
 func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
-	t, ok := raw.(map[string]any)
+	t, ok := want[map[string]any](d, p, raw, "a table of header names to strings or arrays of strings")
 	if !ok {
-		d.fail(p, "must be a table of header names to strings or arrays of strings (got %s)", typeName(raw))
 		return false
 	}
 	var out []Header
@@ -375,9 +365,8 @@ func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 			if isArray {
 				ep = indexPath(hp, i)
 			}
-			switch s, ok := e.(string); {
+			switch s, ok := want[string](d, ep, e, "a string"); {
 			case !ok:
-				d.fail(ep, "must be a string (got %s)", typeName(e))
 			case !httpguts.ValidHeaderFieldValue(s):
 				d.fail(ep, "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
 			default:

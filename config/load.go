@@ -44,7 +44,8 @@ func Parse(data []byte, baseDir string, environ []string, notifiers ...Notifier)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &decoder{env: newEnvState(environ), keys: keys, notifiers: notifiers, ok: map[string]bool{}}
+	_, skipped := envVars(environ)
+	d := &decoder{skipped: skipped, keys: keys, notifiers: notifiers, ok: map[string]bool{}}
 	cfg := &Config{}
 	d.decodeStruct("", root, reflect.ValueOf(cfg).Elem())
 	var warnings []Issue

@@ -33,20 +33,6 @@ func exampleSecretSource(value string) string {
 	return ""
 }
 
-// envState tells what the environment held for the names used in ${NAME}
-// references, so an unresolved reference can be explained.
-type envState struct {
-	// skipped holds the names that are set but were not substituted because
-	// their name or value contains '$', '{' or '}' (see Interpolate).
-	skipped map[string]bool
-}
-
-// newEnvState records the variables of environ that Interpolate skips.
-func newEnvState(environ []string) envState {
-	_, skipped := envVars(environ)
-	return envState{skipped: skipped}
-}
-
 // unresolvedRefs returns the names of the ${NAME} references left in a
 // decoded string value, in order, each once. After Interpolate, any such
 // reference names a variable that was not set (or was skipped).
@@ -61,8 +47,8 @@ func unresolvedRefs(s string) []string {
 }
 
 // refProblem words an unresolved ${name}.
-func (e envState) refProblem(name string) string {
-	if e.skipped[name] {
+func (d *decoder) refProblem(name string) string {
+	if d.skipped[name] {
 		return "environment variable " + name + " is set but not substituted: its name or value contains $, { or }"
 	}
 	msg := "environment variable " + name + " is not set"
@@ -82,12 +68,12 @@ func (d *decoder) checkString(path, value string, secret bool) bool {
 	for _, name := range unresolvedRefs(value) {
 		switch {
 		case secret:
-			d.fail(path, "%s", d.env.refProblem(name))
+			d.fail(path, "%s", d.refProblem(name))
 			ok = false
 		case strings.Contains(path, ".scripts["):
-			d.warn(path, "%s; ${%s} is left in the script for the shell", d.env.refProblem(name), name)
+			d.warn(path, "%s; ${%s} is left in the script for the shell", d.refProblem(name), name)
 		default:
-			d.warn(path, "%s; ${%s} is kept as written", d.env.refProblem(name), name)
+			d.warn(path, "%s; ${%s} is kept as written", d.refProblem(name), name)
 		}
 	}
 	if src := exampleSecretSource(value); ok && secret && src != "" {
