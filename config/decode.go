@@ -13,7 +13,6 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"golang.org/x/net/http/httpguts"
 )
 
 // Notifier is the schema of one [notify.<name>] table, declared by the
@@ -352,7 +351,7 @@ func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 		values, isArray := val.([]any)
 		_, isString := val.(string)
 		switch {
-		case !httpguts.ValidHeaderFieldName(name):
+		case !validHeaderName(name):
 			d.fail(hp, "invalid HTTP header name %q", name)
 			continue
 		case isString:
@@ -367,7 +366,7 @@ func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 			}
 			switch s, ok := want[string](d, ep, e, "a string"); {
 			case !ok:
-			case !httpguts.ValidHeaderFieldValue(s):
+			case !validHeaderValue(s):
 				d.fail(ep, "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
 			default:
 				d.checkString(ep, s, false)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Probe is the [probe] table.
@@ -124,9 +125,19 @@ func (n *Node) Check(r *Report) {
 
 // Header is one HTTP header applied to HTTP(S) poll requests.
 type Header struct {
-	// Name is an HTTP token; Value has no control characters but tab (as
-	// the original and Go's client).
+	// Name is an HTTP token; Value has no control characters but tab.
 	Name, Value string
+}
+
+// validHeaderName reports whether name is an HTTP token (RFC 9110 §5.6.2).
+func validHeaderName(name string) bool {
+	return name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~") == ""
+}
+
+// validHeaderValue reports whether s can be sent as a header value: no
+// control characters but horizontal tab (as the original and Go's client).
+func validHeaderValue(s string) bool {
+	return !strings.ContainsFunc(s, func(c rune) bool { return (c < ' ' && c != '\t') || c == 0x7f })
 }
 
 // ReplicaKind is the scheme class of a poll replica.
