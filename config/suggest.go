@@ -12,14 +12,8 @@ import "strings"
 // going to the alphabetically first.
 func suggestKey(unknown string, known []string) string {
 	u := foldKey(unknown)
-	limit := 3
-	switch n := len([]rune(u)); {
-	case n <= 4:
-		limit = 1
-	case n <= 8:
-		limit = 2
-	}
-	best, bestDist := "", limit+1
+	// 1 up to 4 characters, 2 up to 8, 3 beyond.
+	best, bestDist := "", min(3, (len([]rune(u))+3)/4)+1
 	for _, k := range known {
 		f := foldKey(k)
 		d := osaDistance(u, f)
