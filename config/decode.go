@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
 )
 
 // Notifier is the schema of one [notify.<name>] table, declared by the
@@ -22,10 +24,13 @@ type Notifier struct {
 	New  func() any
 }
 
-// decoder assigns a document tree onto the tagged structs of the schema,
+// decoder assigns a document's tables onto the tagged structs of the schema,
 // collecting every issue with its path.
 type decoder struct {
-	env       envState
+	// skipped holds the environment variables that are set but never
+	// substituted (see Interpolate), to explain a ${NAME} left in a value.
+	skipped   map[string]bool
+	keys      order // the keys of each table of the document, in order
 	notifiers []Notifier
 	issues    []ranked
 	ok        map[string]bool // paths of the keys that decoded without a problem
@@ -94,18 +99,11 @@ func (d *decoder) setDefaults(v reflect.Value) {
 		fv := v.FieldByIndex(f.index)
 		if isTable(fv.Type()) {
 			d.setDefaults(fv)
-			continue
-		}
-		var def any = f.def
-		if n, err := strconv.ParseInt(f.def, 10, 64); err == nil {
-			def = n
-		} else if x, err := strconv.ParseFloat(f.def, 64); err == nil {
-			def = x
-		} else if f.def == "true" {
-			def = true
-		}
-		if f.def != "" {
-			d.value("", def, fv, f)
+		} else if f.def != "" {
+			// A default is a TOML value, or else a bare string.
+			def := map[string]any{"v": f.def}
+			_ = toml.Unmarshal([]byte("v = "+f.def), &def)
+			d.value("", def["v"], fv, f)
 		}
 	}
 }
@@ -114,7 +112,7 @@ func (d *decoder) setDefaults(v reflect.Value) {
 // first, then each field from its key, then the struct's Check method, then
 // a warning for every key no field reads, in document order, naming the
 // closest known key when one is likely meant.
-func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
+func (d *decoder) decodeStruct(path string, t map[string]any, v reflect.Value) {
 	start := len(d.issues)
 	d.setDefaults(v)
 	fields := fieldsOf(v.Type())
@@ -122,7 +120,7 @@ func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
 	guard, _ := v.Addr().Interface().(interface{ refuse(key string) string })
 	for i, f := range fields {
 		fv, p, mark := v.FieldByIndex(f.index), joinPath(path, f.key), len(d.issues)
-		raw, present := t.vals[f.key]
+		raw, present := t[f.key]
 		switch {
 		case f.has("notifiers"):
 			known = append(known, d.decodeNotifiers(path, t, fv)...)
@@ -146,28 +144,27 @@ func (d *decoder) decodeStruct(path string, t *table, v reflect.Value) {
 		c.Check(&Report{d: d, path: path, fields: fields})
 	}
 	slices.SortStableFunc(d.issues[start:], func(a, b ranked) int { return a.rank - b.rank })
-	for _, k := range t.keys {
+	for _, k := range d.keys[path] {
 		if slices.Contains(known, k) {
 			continue
 		}
-		what := "key"
-		if n := typeName(t.vals[k]); n == "table" || n == "array of tables" {
+		what, hint := "key", ", ignored"
+		if strings.Contains(typeName(t[k]), "table") {
 			what = "table"
 		}
 		if s := suggestKey(k, known); s != "" {
-			d.warn(joinPath(path, k), "unknown %s (did you mean %q?)", what, s)
-		} else {
-			d.warn(joinPath(path, k), "unknown %s, ignored", what)
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
+		d.warn(joinPath(path, k), "unknown %s%s", what, hint)
 	}
 }
 
 // decodeNotifiers decodes the [notify.<name>] tables the schema knows into v
 // (a map[string]any), in schema order, and returns their names.
-func (d *decoder) decodeNotifiers(path string, t *table, v reflect.Value) (names []string) {
+func (d *decoder) decodeNotifiers(path string, t map[string]any, v reflect.Value) (names []string) {
 	for _, n := range d.notifiers {
 		names = append(names, n.Name)
-		if raw, ok := t.vals[n.Name]; ok {
+		if raw, ok := t[n.Name]; ok {
 			if section := n.New(); d.value(joinPath(path, n.Name), raw, reflect.ValueOf(section).Elem(), field{}) {
 				if v.IsNil() {
 					v.Set(reflect.ValueOf(map[string]any{}))
@@ -197,10 +194,8 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case t == headersType:
 		return d.headers(p, raw, v)
 	case isTable(t):
-		tbl, ok := raw.(*table)
-		if !ok {
-			d.fail(p, "must be a table (got %s)", typeName(raw))
-		} else {
+		tbl, ok := want[map[string]any](d, p, raw, "a table")
+		if ok {
 			d.decodeStruct(p, tbl, v)
 		}
 		return ok
@@ -209,11 +204,9 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case k == reflect.Slice:
 		return d.strings(p, raw, v, f)
 	case k == reflect.Bool:
-		b, ok := raw.(bool)
+		b, ok := want[bool](d, p, raw, "a boolean, true or false")
 		if ok {
 			v.SetBool(b)
-		} else {
-			d.fail(p, "must be a boolean, true or false (got %s)", typeName(raw))
 		}
 		return ok
 	case k == reflect.Float32:
@@ -234,12 +227,17 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 	case k == reflect.Int, k == reflect.Int64, k == reflect.Uint32:
 		return d.integer(p, raw, v, f)
 	}
-	s, ok := raw.(string)
+	s, ok := want[string](d, p, raw, "a string")
+	return ok && d.checkString(p, s, f.has("secret")) && d.text(p, s, v, f)
+}
+
+// want returns raw as a T, or records that the value at p must be what.
+func want[T any](d *decoder, p string, raw any, what string) (T, bool) {
+	x, ok := raw.(T)
 	if !ok {
-		d.fail(p, "must be a string (got %s)", typeName(raw))
-		return false
+		d.fail(p, "must be %s (got %s)", what, typeName(raw))
 	}
-	return d.checkString(p, s, f.has("secret")) && d.text(p, s, v, f)
+	return x, ok
 }
 
 // integer decodes an integer: a u64 of the original (int, or a duration in
@@ -304,18 +302,10 @@ func (d *decoder) text(p, s string, v reflect.Value, f field) bool {
 // strings decodes an array of strings into a slice of strings or of a type
 // with UnmarshalText (converted only when every element is a string).
 func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
-	arr, ok := raw.([]any)
-	if !ok {
-		d.fail(p, "must be an array of strings (got %s)", typeName(raw))
-		return false
-	}
+	arr, ok := want[[]any](d, p, raw, "an array of strings")
 	for i, e := range arr {
-		if s, isString := e.(string); !isString {
-			d.fail(indexPath(p, i), "must be a string (got %s)", typeName(e))
-			ok = false
-		} else {
-			ok = d.checkString(indexPath(p, i), s, f.has("secret")) && ok
-		}
+		s, isString := want[string](d, indexPath(p, i), e, "a string")
+		ok = isString && d.checkString(indexPath(p, i), s, f.has("secret")) && ok
 	}
 	if !ok {
 		return false
@@ -336,60 +326,50 @@ func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
 // tables decodes an array of tables into a slice of structs. An element
 // that is not a table stays zero, so indexes keep matching the file.
 func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
-	arr, ok := raw.([]any)
-	if !ok {
-		d.fail(p, "must be an array of tables (got %s)", typeName(raw))
-		return false
+	arr, ok := want[[]any](d, p, raw, "an array of tables")
+	if ok {
+		v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	}
-	v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	for i, e := range arr {
-		if t, isTable := e.(*table); isTable {
+		if t, isTable := want[map[string]any](d, indexPath(p, i), e, "a table"); isTable {
 			d.decodeStruct(indexPath(p, i), t, v.Index(i))
-		} else {
-			d.fail(indexPath(p, i), "must be a table (got %s)", typeName(e))
 		}
 	}
-	return true
+	return ok
 }
 
 // headers decodes a node's http_headers table in file order; a header whose
 // value is an array of strings is repeated once per value.
 func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
-	t, ok := raw.(*table)
+	t, ok := want[map[string]any](d, p, raw, "a table of header names to strings or arrays of strings")
 	if !ok {
-		d.fail(p, "must be a table of header names to strings or arrays of strings (got %s)", typeName(raw))
 		return false
 	}
 	var out []Header
-	for _, name := range t.keys {
-		hp := joinPath(p, name)
-		values, paths := []any{t.vals[name]}, []string{hp}
-		switch val := t.vals[name].(type) {
-		case string:
-		case []any:
-			values, paths = val, make([]string, len(val))
-			for i := range val {
-				paths[i] = indexPath(hp, i)
-			}
-		default:
-			values = nil
-		}
-		if !validHeaderName(name) {
+	for _, name := range d.keys[p] {
+		hp, val := joinPath(p, name), t[name]
+		values, isArray := val.([]any)
+		_, isString := val.(string)
+		switch {
+		case !validHeaderName(name):
 			d.fail(hp, "invalid HTTP header name %q", name)
 			continue
-		}
-		if values == nil {
-			d.fail(hp, "must be a string or an array of strings (got %s)", typeName(t.vals[name]))
+		case isString:
+			values = []any{val}
+		case !isArray:
+			d.fail(hp, "must be a string or an array of strings (got %s)", typeName(val))
 		}
 		for i, e := range values {
-			s, ok := e.(string)
-			switch {
+			ep := hp
+			if isArray {
+				ep = indexPath(hp, i)
+			}
+			switch s, ok := want[string](d, ep, e, "a string"); {
 			case !ok:
-				d.fail(paths[i], "must be a string (got %s)", typeName(e))
 			case !validHeaderValue(s):
-				d.fail(paths[i], "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
+				d.fail(ep, "invalid HTTP header value %q (control characters such as CR, LF or NUL are not allowed)", s)
 			default:
-				d.checkString(paths[i], s, false)
+				d.checkString(ep, s, false)
 				out = append(out, Header{Name: name, Value: s})
 			}
 		}
@@ -403,15 +383,15 @@ func typeName(v any) string {
 	switch v := v.(type) {
 	case []any:
 		if len(v) > 0 {
-			if _, ok := v[0].(*table); ok {
+			if _, ok := v[0].(map[string]any); ok {
 				return "array of tables"
 			}
 		}
 		return "array"
-	case *table:
+	case map[string]any:
 		return "table"
-	case dateTime:
-		return "date-time"
+	case string:
+		return "string"
 	case float64:
 		return "float"
 	case bool:
@@ -419,7 +399,7 @@ func typeName(v any) string {
 	case int64:
 		return "integer"
 	}
-	return "string"
+	return "date-time"
 }
 
 // Report is given to the Check method of a schema struct once its table is

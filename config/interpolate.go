@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // Interpolate performs Vigil's environment substitution on the raw text of
 // a configuration file, comments and scripts included, before parsing (spec
@@ -13,36 +16,14 @@ import "strings"
 // scan equals the original's repeated replacement.
 func Interpolate(text []byte, environ []string) []byte {
 	vars, _ := envVars(environ)
-	if len(vars) == 0 {
-		return text
-	}
-
-	s := string(text)
-	var out strings.Builder
-	out.Grow(len(s))
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			out.WriteString(s)
-			break
+	// A reference whose name holds '$', '{' or '}' names no substitutable
+	// variable, and "$${A}" or "${${A}}" still expand their inner ${A}.
+	return regexp.MustCompile(`\$\{[^${}]*\}`).ReplaceAllFunc(text, func(ref []byte) []byte {
+		if value, ok := vars[string(ref[2:len(ref)-1])]; ok {
+			return []byte(value)
 		}
-		out.WriteString(s[:i])
-		end := strings.IndexByte(s[i+2:], '}')
-		if end >= 0 {
-			name := s[i+2 : i+2+end]
-			if value, ok := vars[name]; ok {
-				out.WriteString(value)
-				s = s[i+2+end+1:]
-				continue
-			}
-		}
-		// Not a substitutable reference: keep the '$' and rescan from the
-		// next byte, so that "$${A}" or "${${A}}" still expand their inner
-		// ${A}, exactly like a plain string replacement of "${A}" would.
-		out.WriteByte('$')
-		s = s[i+1:]
-	}
-	return []byte(out.String())
+		return ref
+	})
 }
 
 // envVars collects the substitutable variables of environ (the last entry

@@ -40,11 +40,12 @@ func Parse(data []byte, baseDir string, environ []string, notifiers ...Notifier)
 	_ = baseDir
 	// A UTF-8 byte-order mark is harmless text to editors; tolerate it.
 	data = bytes.TrimPrefix(Interpolate(data, environ), []byte("\xef\xbb\xbf"))
-	root, err := parseTOML(data)
+	root, keys, err := parseTOML(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &decoder{env: newEnvState(environ), notifiers: notifiers, ok: map[string]bool{}}
+	_, skipped := envVars(environ)
+	d := &decoder{skipped: skipped, keys: keys, notifiers: notifiers, ok: map[string]bool{}}
 	cfg := &Config{}
 	d.decodeStruct("", root, reflect.ValueOf(cfg).Elem())
 	var warnings []Issue

@@ -16,12 +16,13 @@
 //
 // Why not go-toml's own struct decoding: it stops at the first type error
 // and words errors its own way, while a configuration must report every
-// problem at once, with its full path, in this package's words. So go-toml's
-// parser reads the document once into ordered tables (see parseTOML: syntax
-// errors and duplicate keys come out as go-toml words them, and key order is
-// kept for http_headers and for warnings), and a small reflection-driven
-// mapper (decode.go) assigns them onto the tagged structs. Every issue of a
-// table comes out in field order, then its unknown keys in document order.
+// problem at once, with its full path, in this package's words. So go-toml
+// decodes the document into maps (see parseTOML: syntax errors and duplicate
+// keys come out as go-toml words them), one pass of its parser records key
+// order for http_headers and for warnings, and a small reflection-driven
+// mapper (decode.go) assigns the maps onto the tagged structs. Every issue
+// of a table comes out in field order, then its unknown keys in document
+// order.
 package config
 
 import (

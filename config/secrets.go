@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // IsExampleSecret reports whether value is a published example secret (see
 // exampleSecretSource): a secret key holding one already has a warning.
@@ -29,52 +33,22 @@ func exampleSecretSource(value string) string {
 	return ""
 }
 
-// envState tells what the environment held for the names used in ${NAME}
-// references, so an unresolved reference can be explained.
-type envState struct {
-	// skipped holds the names that are set but were not substituted because
-	// their name or value contains '$', '{' or '}' (see Interpolate).
-	skipped map[string]bool
-}
-
-// newEnvState records the variables of environ that Interpolate skips.
-func newEnvState(environ []string) envState {
-	_, skipped := envVars(environ)
-	return envState{skipped: skipped}
-}
-
 // unresolvedRefs returns the names of the ${NAME} references left in a
 // decoded string value, in order, each once. After Interpolate, any such
 // reference names a variable that was not set (or was skipped).
 func unresolvedRefs(s string) []string {
 	var names []string
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			return names
-		}
-		end := strings.IndexByte(s[i+2:], '}')
-		if end < 0 {
-			return names
-		}
-		name := s[i+2 : i+2+end]
-		s = s[i+2+end+1:]
-		if name == "" || strings.Contains(name, "${") {
-			continue
-		}
-		dup := false
-		for _, n := range names {
-			dup = dup || n == name
-		}
-		if !dup {
+	for _, ref := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(s, -1) {
+		if name := ref[1]; name != "" && !strings.Contains(name, "${") && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}
+	return names
 }
 
 // refProblem words an unresolved ${name}.
-func (e envState) refProblem(name string) string {
-	if e.skipped[name] {
+func (d *decoder) refProblem(name string) string {
+	if d.skipped[name] {
 		return "environment variable " + name + " is set but not substituted: its name or value contains $, { or }"
 	}
 	msg := "environment variable " + name + " is not set"
@@ -94,12 +68,12 @@ func (d *decoder) checkString(path, value string, secret bool) bool {
 	for _, name := range unresolvedRefs(value) {
 		switch {
 		case secret:
-			d.fail(path, "%s", d.env.refProblem(name))
+			d.fail(path, "%s", d.refProblem(name))
 			ok = false
 		case strings.Contains(path, ".scripts["):
-			d.warn(path, "%s; ${%s} is left in the script for the shell", d.env.refProblem(name), name)
+			d.warn(path, "%s; ${%s} is left in the script for the shell", d.refProblem(name), name)
 		default:
-			d.warn(path, "%s; ${%s} is kept as written", d.env.refProblem(name), name)
+			d.warn(path, "%s; ${%s} is kept as written", d.refProblem(name), name)
 		}
 	}
 	if src := exampleSecretSource(value); ok && secret && src != "" {

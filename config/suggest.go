@@ -1,9 +1,6 @@
 package config
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // suggestKey returns the known key closest to an unknown one, or "" when
 // none is close enough to be a likely typo. Keys are compared without
@@ -15,26 +12,12 @@ import (
 // going to the alphabetically first.
 func suggestKey(unknown string, known []string) string {
 	u := foldKey(unknown)
-	limit := 3
-	switch n := len([]rune(u)); {
-	case n <= 4:
-		limit = 1
-	case n <= 8:
-		limit = 2
-	}
-	candidates := slices.Clone(known)
-	slices.Sort(candidates)
-	best, bestDist := "", limit+1
-	for _, k := range candidates {
-		if k == unknown {
-			continue
-		}
+	// 1 up to 4 characters, 2 up to 8, 3 beyond.
+	best, bestDist := "", min(3, (len([]rune(u))+3)/4)+1
+	for _, k := range known {
 		f := foldKey(k)
 		d := osaDistance(u, f)
-		if d >= min(len([]rune(u)), len([]rune(f))) {
-			continue
-		}
-		if d < bestDist {
+		if k != unknown && d < min(len([]rune(u)), len([]rune(f))) && (d < bestDist || d == bestDist && k < best) {
 			best, bestDist = k, d
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,8 @@ var tomlSeeds = []string{
 }
 
 // TestParseTOMLMatchesGoToml: parseTOML accepts exactly what go-toml does,
-// with the same values and, for errors, go-toml's message and position.
+// with the same values, its order lists every key of every table once and,
+// for errors, go-toml's message and position.
 func TestParseTOMLMatchesGoToml(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "testdata", "config", "*", "*.cfg"))
 	for _, f := range files {
@@ -49,12 +51,13 @@ func FuzzParseTOML(f *testing.F) {
 	f.Fuzz(checkAgainstGoToml)
 }
 
-// checkAgainstGoToml compares parseTOML with go-toml's map decoding.
+// checkAgainstGoToml compares parseTOML with go-toml's map decoding and
+// checks that its key order lists exactly the keys of each table.
 func checkAgainstGoToml(t *testing.T, doc string) {
 	t.Helper()
 	var want map[string]any
 	wantErr := toml.Unmarshal([]byte(doc), &want)
-	got, err := parseTOML([]byte(doc))
+	got, keys, err := parseTOML([]byte(doc))
 	if (err == nil) != (wantErr == nil) {
 		t.Fatalf("%q: parseTOML error %v, go-toml error %v", doc, err, wantErr)
 	}
@@ -73,18 +76,39 @@ func checkAgainstGoToml(t *testing.T, doc string) {
 	if g := plain(got); !reflect.DeepEqual(g, plain(want)) {
 		t.Fatalf("%q: parsed\n%#v\nwant\n%#v", doc, g, plain(want))
 	}
+	walkTables("", got, func(p string, m map[string]any) {
+		listed := map[string]bool{}
+		for _, k := range keys[p] {
+			if _, ok := m[k]; !ok || listed[k] {
+				t.Fatalf("%q: order of %q lists %q wrongly: %q", doc, p, k, keys[p])
+			}
+			listed[k] = true
+		}
+		if len(listed) != len(m) {
+			t.Fatalf("%q: order of %q is %q, keys %v", doc, p, keys[p], m)
+		}
+	})
+}
+
+// walkTables calls f for every table within v, found at path p.
+func walkTables(p string, v any, f func(p string, m map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		f(p, v)
+		for k, e := range v {
+			walkTables(joinPath(p, k), e, f)
+		}
+	case []any:
+		for i, e := range v {
+			walkTables(indexPath(p, i), e, f)
+		}
+	}
 }
 
 // plain turns both trees into comparable values: maps, slices, scalars,
 // dates and times as "date-time", NaN as "NaN".
 func plain(v any) any {
 	switch v := v.(type) {
-	case *table:
-		m := map[string]any{}
-		for _, k := range v.keys {
-			m[k] = plain(v.vals[k])
-		}
-		return m
 	case map[string]any:
 		m := map[string]any{}
 		for k, e := range v {
@@ -106,4 +130,45 @@ func plain(v any) any {
 		return v
 	}
 	return "date-time"
+}
+
+// TestParseTOMLKeyOrder: keys come in the order they first appear, whether
+// set by headers, dotted keys, inline tables or arrays of tables.
+func TestParseTOMLKeyOrder(t *testing.T) {
+	doc := `z = 1
+b.y = 2
+b.a = {q = 1, c = [{m = 1, l = 2}, {k = 1, j = 2}]}
+[[s]]
+y = 1
+x = 1
+[s.h]
+b = "1"
+a = "2"
+[[s]]
+x = 1
+y = 1
+[s.h]
+a = "2"
+b = "1"
+[[s.n]]
+w = 1
+v = 1
+[b.d]
+[a]
+`
+	root, keys, err := parseTOML([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	walkTables("", root, func(p string, _ map[string]any) { got = append(got, p+": "+strings.Join(keys[p], " ")) })
+	slices.Sort(got)
+	want := []string{
+		": z b s a", "b: y a d", "b.a: q c", "b.a.c[0]: m l", "b.a.c[1]: k j", "b.d: ",
+		"s[0]: y x h", "s[0].h: b a", "s[1]: x y h n", "s[1].h: a b", "s[1].n[0]: w v", "a: ",
+	}
+	slices.Sort(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("key order:\n%q\nwant\n%q", got, want)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -83,20 +84,12 @@ func (e *urlError) redacted() string { return "invalid URL (value not shown): " 
 // escapeStrayPercent replaces every '%' that is not followed by two
 // hexadecimal digits with "%25".
 func escapeStrayPercent(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
-			b.WriteString("%25")
-			continue
+	return regexp.MustCompile(`%([0-9a-fA-F]{2})?`).ReplaceAllStringFunc(s, func(m string) string {
+		if m == "%" {
+			return "%25"
 		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// isHex reports whether c is a hexadecimal digit.
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		return m
+	})
 }
 
 // normalizeURL returns the normalised serialisation of a URL-typed value
