@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -120,5 +121,23 @@ func TestURLStrayPercent(t *testing.T) {
 	}
 	if _, err := normalizeURL("http://ex%41mple.com/"); err == nil {
 		t.Error("a percent escape in a host name is still refused")
+	}
+}
+
+// TestReplicaErrorsHideSecrets: a replica URL refused at load is quoted
+// without its password or query values.
+func TestReplicaErrorsHideSecrets(t *testing.T) {
+	for _, raw := range []string{
+		"tcp://admin:hunter2@db.example.net",
+		"ssh://admin:hunter2@bastion.example.net/?key=hunter2",
+		"http://admin:hunter2@[::1:80/?api_key=hunter2",
+	} {
+		_, err := parseReplica(raw)
+		if err == nil {
+			t.Fatalf("parseReplica(%q) accepted", raw)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("parseReplica(%q): error shows the secret: %v", raw, err)
+		}
 	}
 }

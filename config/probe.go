@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-go/vigil/messages"
 )
 
 // Probe is the [probe] table.
@@ -187,7 +189,7 @@ func parseReplica(raw string) (Replica, error) {
 	case "icmp":
 		switch {
 		case u.Opaque != "" || r.Host == "":
-			return Replica{}, fmt.Errorf("icmp replica needs a host only, as icmp://host (got %q)", raw)
+			return Replica{}, fmt.Errorf("icmp replica needs a host only, as icmp://host (got %q)", messages.RedactURL(raw))
 		case r.Port != "":
 			return Replica{}, fmt.Errorf("icmp replica needs a host only, without a port (got port %q)", r.Port)
 		case u.EscapedPath() != "":
@@ -196,9 +198,9 @@ func parseReplica(raw string) (Replica, error) {
 	case "tcp", "ssh":
 		switch {
 		case u.Opaque != "" || r.Host == "":
-			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (no host in %q)", u.Scheme, raw)
+			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (no host in %q)", u.Scheme, messages.RedactURL(raw))
 		case r.Port == "":
-			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (port missing in %q)", u.Scheme, raw)
+			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (port missing in %q)", u.Scheme, messages.RedactURL(raw))
 		case u.EscapedPath() != "":
 			return Replica{}, fmt.Errorf("%s replica needs host:port without a path (got path %q)", u.Scheme, u.EscapedPath())
 		}

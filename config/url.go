@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-go/vigil/messages"
 )
 
 // specialDefaultPorts lists the WHATWG "special" schemes and their default
@@ -75,8 +77,11 @@ type urlError struct {
 	raw, reason string
 }
 
-// Error quotes the value: invalid URL "x": reason.
-func (e *urlError) Error() string { return fmt.Sprintf("invalid URL %q: %s", e.raw, e.reason) }
+// Error quotes the value without its password or query values: invalid
+// URL "x": reason.
+func (e *urlError) Error() string {
+	return fmt.Sprintf("invalid URL %q: %s", messages.RedactURL(e.raw), e.reason)
+}
 
 // redacted words the error without the value, for secret keys.
 func (e *urlError) redacted() string { return "invalid URL (value not shown): " + e.reason }
