@@ -301,6 +301,10 @@ func TestUnresolvedVariableInSecret(t *testing.T) {
 		if _, _, err := parse([]byte(withSecret(path, `"`+value+`"`)), ".", nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
 			t.Errorf("%s: partial reference: %v", path, err)
 		}
+		// A reference nested in another is still one.
+		if _, _, err := parse([]byte(withSecret(path, `"${${VIGIL_TEST_SECRET}}"`)), ".", nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
+			t.Errorf("%s: nested reference: %v", path, err)
+		}
 		cfg, warnings, err := parse([]byte(withSecret(path, `"`+value+`"`)), ".", []string{"VIGIL_TEST_SECRET=s3cret"})
 		if err != nil || len(warnings) != 0 {
 			t.Errorf("%s with the variable set: %v\n%s", path, err, warningLines(warnings))

@@ -35,11 +35,16 @@ func exampleSecretSource(value string) string {
 
 // unresolvedRefs returns the names of the ${NAME} references left in a
 // decoded string value, in order, each once. After Interpolate, any such
-// reference names a variable that was not set (or was skipped).
+// reference names a variable that was not set (or was skipped). In
+// "${${A}}" the reference is the inner ${A}, as for Interpolate.
 func unresolvedRefs(s string) []string {
 	var names []string
 	for _, ref := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(s, -1) {
-		if name := ref[1]; name != "" && !strings.Contains(name, "${") && !slices.Contains(names, name) {
+		name := ref[1]
+		if i := strings.LastIndex(name, "${"); i >= 0 {
+			name = name[i+2:]
+		}
+		if name != "" && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}
