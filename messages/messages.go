@@ -77,6 +77,8 @@ func (s Status) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 
 // ProbeResult is the outcome of one probe of a poll or script replica, after
 // retries.
+// Made by: the prober (package actors/probe) that a replica actor runs.
+// Travels: from the replica actor to the state actor, inside ReplicaProbed.
 type ProbeResult struct {
 	Status Status
 	// Latency is the wall-clock duration of the last attempt.

@@ -2,10 +2,13 @@ package messages
 
 import "time"
 
-// Snapshot is an immutable view of every status, published by the state
-// actor and read by the web layer. Nothing reachable from a Snapshot is ever
-// modified after publication; a newer state is a new Snapshot (unchanged
-// nodes are shared between generations).
+// Snapshot is an immutable view of every status. Nothing reachable from a
+// Snapshot is ever modified after publication; a newer state is a new
+// Snapshot (unchanged nodes are shared between generations).
+// Sent by: the state actor, which stores each one in its Published holder
+// (an atomic pointer, not a channel). Received by: the web layer and the
+// metrics, which load the latest from that holder; the supervisor tree
+// reads it on a reload to seed rebuilt push and local nodes.
 type Snapshot struct {
 	// Generation increases with every publication.
 	Generation uint64
@@ -22,6 +25,8 @@ type Snapshot struct {
 }
 
 // Announcement is a message published through the Manager API.
+// Travels: from the web layer to the state actor inside AnnouncementAdd,
+// and from the state actor to readers inside Snapshot.
 type Announcement struct {
 	ID    string
 	Title string
@@ -69,11 +74,15 @@ type ReplicaSnapshot struct {
 
 // Load is what a Vigil Reporter sends: CPU and RAM as fractions (1.0 =
 // 100 %; values above 1 are allowed).
+// Travels: from the web layer to a node actor inside Report, from the node
+// actor to the state actor inside ReplicaUpdated, then in Snapshot.
 type Load struct {
 	CPU, RAM float64
 }
 
-// Queue is a RabbitMQ queue reading.
+// Queue is a RabbitMQ queue reading, in the form replicas carry it.
+// Travels: from a node actor (made from its last QueueReading) to the state
+// actor inside ReplicaUpdated, then in Snapshot.
 type Queue struct {
 	Ready, Unacked  uint64
 	Loaded, Stalled bool
