@@ -108,6 +108,26 @@ func same(a, b messages.Notification) bool {
 	return ta.Equal(tb) && reflect.DeepEqual(a, b)
 }
 
+// goDead makes replica jobs/0 dead and returns the change notification
+// the webhook received for it, the newest in its mailbox (which it
+// empties).
+func (p *process) goDead(t *testing.T, n notifiers) messages.Notification {
+	t.Helper()
+	p.actor.Inbox() <- probed("jobs", "0", messages.Dead)
+	synctest.Wait()
+	got := taken(n.hook)
+	if len(got) == 0 || got[len(got)-1].Kind != messages.Changed || got[len(got)-1].Status != messages.Dead {
+		t.Fatalf("webhook got %+v, want a dead change notification last", got)
+	}
+	return got[len(got)-1]
+}
+
+// flushed lets the periodic store flush run.
+func flushed() {
+	time.Sleep(FlushEvery)
+	synctest.Wait()
+}
+
 func loadOutbox(t *testing.T, store storage.Store) map[string]string {
 	t.Helper()
 	st, err := store.Load(context.Background())
@@ -183,14 +203,12 @@ func TestDeliveredClearsOnlyItsOwnSlot(t *testing.T) {
 		got := taken(n.hook)
 		dead, healthy := got[len(got)-2], got[len(got)-1]
 		p.actor.Delivered() <- messages.NotificationDelivered{Notifier: "webhook", ID: dead.ID}
-		time.Sleep(FlushEvery)
-		synctest.Wait()
+		flushed()
 		if got := loadOutbox(t, store); got["webhook"] != healthy.ID || got["email"] != healthy.ID {
 			t.Fatalf("stored outbox %v after a report of the superseded notification, want the recovery in both slots", got)
 		}
 		p.actor.Delivered() <- messages.NotificationDelivered{Notifier: "webhook", ID: healthy.ID}
-		time.Sleep(FlushEvery)
-		synctest.Wait()
+		flushed()
 		if got := loadOutbox(t, store); !reflect.DeepEqual(got, map[string]string{"email": healthy.ID}) {
 			t.Fatalf("stored outbox %v, want only the email slot left", got)
 		}
@@ -206,9 +224,7 @@ func TestStopWithAnAlertInFlight(t *testing.T) {
 		store := storagetest.New(t)
 		n := newNotifiers()
 		p := start(t, store, n.subscribers())
-		p.actor.Inbox() <- probed("jobs", "0", messages.Dead)
-		synctest.Wait()
-		sent := taken(n.hook)[1]
+		sent := p.goDead(t, n)
 		// The email notifier delivered it; the webhook did not.
 		p.actor.Delivered() <- messages.NotificationDelivered{Notifier: "email", ID: sent.ID}
 		p.stop()
@@ -236,9 +252,7 @@ func TestRestartAfterDeliveryResendsNothing(t *testing.T) {
 		store := storagetest.New(t)
 		n := newNotifiers()
 		p := start(t, store, n.subscribers())
-		p.actor.Inbox() <- probed("jobs", "0", messages.Dead)
-		synctest.Wait()
-		sent := taken(n.hook)[1]
+		sent := p.goDead(t, n)
 		for _, kind := range []string{"email", "webhook"} {
 			p.actor.Delivered() <- messages.NotificationDelivered{Notifier: kind, ID: sent.ID}
 		}
@@ -264,8 +278,7 @@ func TestRemovedNotifierLosesItsSlot(t *testing.T) {
 		store := storagetest.New(t)
 		n := newNotifiers()
 		p := start(t, store, n.subscribers())
-		p.actor.Inbox() <- probed("jobs", "0", messages.Dead)
-		synctest.Wait()
+		p.goDead(t, n)
 		p.stop()
 		q := start(t, store, []Subscriber{{Kind: "webhook", Mailbox: n.hook}})
 		q.stop()
@@ -284,9 +297,7 @@ func TestReloadHandsTheSlotToARebuiltNotifier(t *testing.T) {
 		n := newNotifiers()
 		p := start(t, store, n.subscribers())
 		defer p.stop()
-		p.actor.Inbox() <- probed("jobs", "0", messages.Dead)
-		synctest.Wait()
-		sent := taken(n.hook)[1]
+		sent := p.goDead(t, n)
 		rebuilt := make(chan messages.Notification, 8)
 		r, err := p.actor.Prepare(t.Context(), testConfig(), []Subscriber{{Kind: "webhook", Mailbox: rebuilt}})
 		if err != nil {
@@ -297,8 +308,7 @@ func TestReloadHandsTheSlotToARebuiltNotifier(t *testing.T) {
 		if got := taken(rebuilt); len(got) != 1 || !same(got[0], sent) {
 			t.Fatalf("rebuilt webhook got %+v, want the undelivered %+v", got, sent)
 		}
-		time.Sleep(FlushEvery)
-		synctest.Wait()
+		flushed()
 		if got := loadOutbox(t, store); !reflect.DeepEqual(got, map[string]string{"webhook": sent.ID}) {
 			t.Fatalf("stored outbox %v, want only the webhook slot", got)
 		}
