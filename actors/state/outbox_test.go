@@ -253,10 +253,16 @@ func TestRestartAfterDeliveryResendsNothing(t *testing.T) {
 		n := newNotifiers()
 		p := start(t, store, n.subscribers())
 		sent := p.goDead(t, n)
-		for _, kind := range []string{"email", "webhook"} {
-			p.actor.Delivered() <- messages.NotificationDelivered{Notifier: kind, ID: sent.ID}
+		// The reports are still queued when the stop comes, and the actor
+		// takes ready channels in random order: repeating the email report
+		// (a notifier reports again what is handed over again) queues the
+		// webhook's behind eight, so the stop is all but sure to be seen
+		// first, and the last batch must take the reports in itself.
+		for range 8 {
+			p.actor.Delivered() <- messages.NotificationDelivered{Notifier: "email", ID: sent.ID}
 		}
-		p.stop() // the reports go into the last batch, even if they came with the stop
+		p.actor.Delivered() <- messages.NotificationDelivered{Notifier: "webhook", ID: sent.ID}
+		p.stop()
 
 		n = newNotifiers()
 		q := start(t, store, n.subscribers())
