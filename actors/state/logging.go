@@ -82,10 +82,8 @@ func messageKey(msg messages.StateMessage) (messages.ReplicaKey, bool) {
 // announcementTitle returns the title of the announcement id ("" when
 // there is none).
 func (m *Model) announcementTitle(id string) string {
-	for _, a := range m.announcements {
-		if a.ID == id {
-			return a.Title
-		}
+	if i := m.announcementIndex(id); i >= 0 {
+		return m.announcements[i].Title
 	}
 	return ""
 }
