@@ -42,8 +42,8 @@ const slowClients = 2000
 
 // TestSlowClientsDoNotStarveOthers holds 2,000 connections open on the
 // real listener, half of them idle and half dribbling a request header one
-// byte at a time, and checks that a new client still gets the page fast,
-// and that the server cuts both kinds after ReadHeaderTimeout.
+// byte at a time, and checks that a new client still gets the page within
+// 100 ms, and that the server cuts both kinds after ReadHeaderTimeout.
 func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds 2,000 connections for several seconds")
@@ -128,6 +128,11 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	}
 	slices.Sort(lat)
 	t.Logf("with %d idle and slow connections open: GET / (new connection, brotli) median %v, max %v", slowClients, lat[len(lat)/2], lat[len(lat)-1])
+	// A new client gets the page within 100 ms. The slowest of the 20 may
+	// be held up by other work on the machine, within 2 s.
+	if next := lat[len(lat)-2]; next > 100*time.Millisecond {
+		t.Fatalf("new clients waited up to %v for the page (budget 100 ms)", next)
+	}
 	if lat[len(lat)-1] > 2*time.Second {
 		t.Fatalf("a new client waited %v for the page", lat[len(lat)-1])
 	}
