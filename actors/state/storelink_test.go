@@ -329,3 +329,34 @@ func TestFullStateRoundTrip(t *testing.T) {
 		t.Fatalf("a new announcement after a restore does not come last: %+v", st.Announcements)
 	}
 }
+
+// TestSecondRetractionInFlightIsUnknown: two retractions of one
+// announcement both wait for the store; the first stored retracts it, the
+// second is answered ErrUnknownAnnouncement, as it would be had it come
+// after the first was applied.
+func TestSecondRetractionInFlightIsUnknown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := serveWithWriter(t, newFakeWriter(8))
+		errc := r.announce("a1")
+		r.next(t).reply <- nil
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() { first <- r.actor.RemoveAnnouncement(context.Background(), "a1") }()
+		q1 := r.next(t)
+		go func() { second <- r.actor.RemoveAnnouncement(context.Background(), "a1") }()
+		q2 := r.next(t)
+		q1.reply <- nil
+		if err := <-first; err != nil {
+			t.Fatalf("first retraction: %v", err)
+		}
+		q2.reply <- nil
+		if err := <-second; !errors.Is(err, messages.ErrUnknownAnnouncement) {
+			t.Fatalf("second retraction: %v, want ErrUnknownAnnouncement", err)
+		}
+		if ids := announcementIDs(r.pub.Latest()); len(ids) != 0 {
+			t.Fatalf("published %v after the retraction", ids)
+		}
+	})
+}
