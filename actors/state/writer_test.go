@@ -159,3 +159,27 @@ func TestManagerCommandRefusedWhenWriterFull(t *testing.T) {
 		}
 	})
 }
+
+// TestStopWithNothingPendingStillWritesAlerting: when nothing changed
+// since the last flush, the last batch still carries the alerting state
+// (with a reply), so the store is checked at shutdown all the same.
+func TestStopWithNothingPendingStillWritesAlerting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := serveWithWriter(t, newFakeWriter(8))
+		time.Sleep(FlushEvery)
+		synctest.Wait()
+		for len(r.w.queue) > 0 { // what the start left pending
+			if q := <-r.w.queue; q.reply != nil {
+				q.reply <- nil
+			}
+		}
+		r.idle(t, "nothing changed")
+		r.stop()
+		last := r.next(t)
+		if last.rebuild || last.batch.Alerting == nil || last.reply == nil {
+			t.Fatalf("last request %+v, want a batch with the alerting state and a reply channel", last)
+		}
+		last.reply <- nil
+		<-r.done
+	})
+}
