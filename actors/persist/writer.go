@@ -84,9 +84,9 @@ type Writer struct {
 	damaged bool
 	// stopBy is when a stopping writer returns (zero while running).
 	stopBy time.Time
-	// overrun is closed when the store call that overran its time ends
-	// (nil when no call overran).
-	overrun chan struct{}
+	// overrun receives the outcome of the store call that overran its
+	// time when that call ends (nil when no call overran).
+	overrun <-chan callResult
 	// logged are the rejected records already logged (bounded).
 	logged map[string]bool
 }
@@ -308,12 +308,7 @@ wait:
 		}
 	}
 	limit := deadline.Sub(start)
-	ended := make(chan struct{})
-	go func() {
-		<-done
-		close(ended)
-	}()
-	w.overrun = ended
+	w.overrun = done // the call's goroutine still sends on it (one slot)
 	w.logger.Error("store call did not end in time: failing requests until it does", "timeout", limit.String())
 	return "", fmt.Errorf("%w (no answer within %v)", ErrOverrun, limit)
 }
