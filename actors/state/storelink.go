@@ -38,7 +38,10 @@ type requestKind uint8
 const (
 	commandRequest requestKind = iota
 	rebuildRequest
+	// finalRequest and finalRebuildRequest are the last batch, and the
+	// last rebuild, of a stopping actor.
 	finalRequest
+	finalRebuildRequest
 )
 
 // awaited is a request handed to the writer with a reply.
@@ -49,8 +52,6 @@ type awaited struct {
 	msg   messages.StateMessage
 	batch storage.Batch
 	reply chan<- error
-	// rebuild is set for a rebuild request.
-	rebuild bool
 }
 
 // storeLink is the state actor's side of the store writer for one run of
@@ -157,10 +158,10 @@ func (a *Actor) stored(model *Model, err error) {
 		a.commandStored(model, r, err)
 	case rebuildRequest:
 		a.rebuilt(err)
-	case finalRequest:
+	case finalRequest, finalRebuildRequest:
 		switch {
 		case err == nil || isRejected(err):
-		case r.rebuild:
+		case r.kind == finalRebuildRequest:
 			a.logger.Error("last store write failed: the store does not hold the last changes", "error", err.Error())
 		default:
 			a.logger.Warn("last store write failed: rebuilding the store from the state in memory", "error", err.Error())
@@ -288,7 +289,7 @@ func (a *Actor) sendRebuild(model *Model, ctx context.Context, kind requestKind)
 	}
 	model.ForgetPending()
 	l.rebuild = false
-	l.waiting = append(l.waiting, awaited{kind: kind, rebuild: true})
+	l.waiting = append(l.waiting, awaited{kind: kind})
 	return true
 }
 
@@ -316,7 +317,7 @@ func (a *Actor) finalFlush(model *Model) {
 		}
 		switch {
 		case l.rebuild:
-			if !a.sendRebuild(model, ctx, finalRequest) {
+			if !a.sendRebuild(model, ctx, finalRebuildRequest) {
 				a.logger.Error("final store write failed", "error", "store writer busy: "+ctx.Err().Error())
 				return
 			}
