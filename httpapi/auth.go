@@ -59,6 +59,22 @@ func (s *Server) basicAuth(token func(*siteConfig) tokenChecker) echo.Middleware
 	}
 }
 
+// gated answers a request to a route that the site configuration turns on
+// and an optional token protects (/metrics, MCP): an empty 404 while off,
+// as for an unknown path; 401 announcing realm without the token
+// (tokenAuthorized); otherwise h answers.
+func gated(c *echo.Context, on bool, token *tokenChecker, realm string, h http.Handler) error {
+	if !on {
+		return c.NoContent(http.StatusNotFound)
+	}
+	if !tokenAuthorized(token, c.Request().Header.Get("Authorization")) {
+		c.Response().Header().Set("WWW-Authenticate", realm)
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	h.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
 // tokenAuthorized tells whether a request to a route with an optional
 // token (/metrics, MCP) may be answered: always without a token, else with
 // it as a Bearer token or Basic password.

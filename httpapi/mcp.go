@@ -71,15 +71,7 @@ func (s *Server) newMCPHandler() http.Handler {
 // gets 401.
 func (s *Server) serveMCP(c *echo.Context) error {
 	site := s.site.Load()
-	if !site.mcp {
-		return c.NoContent(http.StatusNotFound)
-	}
-	if !tokenAuthorized(site.mcpAuth, c.Request().Header.Get("Authorization")) {
-		c.Response().Header().Set("WWW-Authenticate", mcpRealm)
-		return c.NoContent(http.StatusUnauthorized)
-	}
-	s.mcp.ServeHTTP(c.Response(), c.Request())
-	return nil
+	return gated(c, site.mcp, site.mcpAuth, mcpRealm, s.mcp)
 }
 
 // newMCPServer builds the MCP server: tools capability only, one tool.

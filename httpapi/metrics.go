@@ -8,18 +8,10 @@ import (
 
 // serveMetrics answers GET /metrics with the Prometheus handler while the
 // configuration enables metrics (else 404). With a metrics token, a
-// request must carry it (tokenAuthorized); otherwise it gets 401.
+// request must carry it; otherwise it gets 401 (gated).
 func (s *Server) serveMetrics(c *echo.Context) error {
 	site := s.site.Load()
-	if s.metrics == nil || !site.metrics {
-		return c.NoContent(http.StatusNotFound)
-	}
-	if !tokenAuthorized(site.metricsAuth, c.Request().Header.Get("Authorization")) {
-		c.Response().Header().Set("WWW-Authenticate", metricsRealm)
-		return c.NoContent(http.StatusUnauthorized)
-	}
-	s.metrics.ServeHTTP(c.Response(), c.Request())
-	return nil
+	return gated(c, s.metrics != nil && site.metrics, site.metricsAuth, metricsRealm, s.metrics)
 }
 
 // RequestObserver is told the API name and status code of every reporter
