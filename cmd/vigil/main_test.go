@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-go/vigil/testkit"
 )
 
 var binary string
@@ -159,25 +161,11 @@ func TestServerEndToEnd(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var rep report
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete report in time: %+v\nlogs:\n%s", rep, logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-		resp, err := http.Get(base + "/status/report/")
-		if err != nil {
-			continue
-		}
-		err = json.NewDecoder(resp.Body).Decode(&rep)
-		resp.Body.Close()
-		// Two hits on the HTTP target mean the first result has been
-		// delivered (the interval is 1 s).
-		if err == nil && rep.Health == "sick" && hits.Load() >= 2 {
-			break
-		}
-	}
+	// Two hits on the HTTP target mean the first result has been delivered
+	// (the interval is 1 s).
+	rep := waitReport(t, base+"/status/report/", logs, func(rep report) bool {
+		return rep.Health == "sick" && hits.Load() >= 2
+	})
 	if rep.Page.URL != "http://status.test/" || len(rep.Probes) != 1 || len(rep.Probes[0].Nodes) != 2 {
 		t.Fatalf("unexpected report %+v", rep)
 	}
@@ -229,19 +217,7 @@ func TestServerEndToEnd(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not stop within 10 s of SIGTERM")
-	}
+	stopWithSIGTERM(t, cmd, logs)
 }
 
 func runBinary(t *testing.T, args ...string) (int, string, string) {
@@ -427,23 +403,7 @@ func TestOriginalSampleStarts(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var rep report
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("no report in time: %+v\nlogs:\n%s", rep, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-		resp, err := http.Get(base + "/status/report")
-		if err != nil {
-			continue
-		}
-		err = json.NewDecoder(resp.Body).Decode(&rep)
-		resp.Body.Close()
-		if err == nil && len(rep.Probes) > 0 {
-			break
-		}
-	}
+	rep := waitReport(t, base+"/status/report", logs, func(rep report) bool { return len(rep.Probes) > 0 })
 	var got []string
 	for _, p := range rep.Probes {
 		got = append(got, fmt.Sprintf("%s:%d", p.Name, len(p.Nodes)))
@@ -460,6 +420,37 @@ func TestOriginalSampleStarts(t *testing.T) {
 		}
 	}
 
+	stopWithSIGTERM(t, cmd, logs)
+}
+
+// waitReport polls the report at url until done accepts one (at most 20 s)
+// and returns that report; logs are the server's, shown on a time-out.
+func waitReport(t *testing.T, url string, logs *syncBuffer, done func(report) bool) report {
+	t.Helper()
+	var last report
+	ok := testkit.Within(20*time.Second, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var rep report
+		if json.NewDecoder(resp.Body).Decode(&rep) != nil {
+			return false
+		}
+		last = rep
+		return done(rep)
+	})
+	if !ok {
+		t.Fatalf("no report in time from %s; last %+v\nlogs:\n%s", url, last, logs.String())
+	}
+	return last
+}
+
+// stopWithSIGTERM sends the server SIGTERM and fails unless it exits with
+// code 0 within 10 s.
+func stopWithSIGTERM(t *testing.T, cmd *exec.Cmd, logs *syncBuffer) {
+	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
