@@ -83,6 +83,25 @@ func TestSuggestKey(t *testing.T) {
 			t.Errorf("suggestKey(%q) = %q, want %q", in, got, want)
 		}
 	}
+
+	// The limits at their edges, and ties.
+	edges := []struct {
+		in    string
+		known []string
+		want  string
+	}{
+		{"inxx", []string{"inet"}, ""},                        // 4 characters: 2 is too far
+		{"wrkrs", []string{"workers"}, "workers"},             // 5 characters: 2 is close enough
+		{"mcp_srvr", []string{"mcp_serverx"}, ""},             // 8 characters: 3 is too far
+		{"mcp_srvr_", []string{"mcp_serverx"}, "mcp_serverx"}, // 9 characters: 3 is close enough
+		{"b", []string{"a"}, ""},                              // as far as the shorter key is long
+		{"abcd_z", []string{"abcd_y", "abcd_x"}, "abcd_x"},    // a tie goes to the first alphabetically
+	}
+	for _, e := range edges {
+		if got := suggestKey(e.in, e.known); got != e.want {
+			t.Errorf("suggestKey(%q, %q) = %q, want %q", e.in, e.known, got, e.want)
+		}
+	}
 }
 
 func TestOSADistance(t *testing.T) {
