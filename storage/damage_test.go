@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -125,6 +126,24 @@ var liveDamages = []struct {
 			t.Fatal(err)
 		}
 	}, false},
+	{"truncated by one byte", func(t *testing.T, path string) {
+		if err := os.Truncate(path, fileSize(t, path)-1); err != nil {
+			t.Fatal(err)
+		}
+	}, true},
+	{"metas rolled back to older transactions", func(t *testing.T, path string) {
+		// Valid metas (checksums recomputed) that are older than the last
+		// commit, as in an older copy written over the file.
+		b := readFile(t, path)
+		for i := range 2 {
+			m := b[pageHeaderSize+i*4096:]
+			nativeEndian.PutUint64(m[48:], nativeEndian.Uint64(m[48:])-2)
+			sum := fnv.New64a()
+			_, _ = sum.Write(m[:metaChecksum])
+			nativeEndian.PutUint64(m[metaChecksum:], sum.Sum64())
+		}
+		overwrite(t, path, 0, b[:2*4096])
+	}, true},
 }
 
 // TestDamagedWhileOpen damages the file of an open store: the next Apply
