@@ -238,7 +238,8 @@ func lighthouseServer(t *testing.T) string {
 // lighthouseRuns bounds the runs per colour scheme: performance is timed
 // on a machine that other work shares, so a run that only misses on
 // performance is repeated and the best performance score counts. The other
-// categories do not depend on timing and must be 100 in every run.
+// categories do not depend on timing and must be 100 in every run. The
+// test task runs this test alone, after the rest of the suite.
 const lighthouseRuns = 3
 
 func TestLighthouseIncidentPage(t *testing.T) {
@@ -251,9 +252,11 @@ func TestLighthouseIncidentPage(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			var rep *lighthouseReport
+			best := 0
 			for run := 1; run <= lighthouseRuns; run++ {
 				rep = runLighthouse(t, node, cli, url, mode.flags)
 				scores := rep.scores()
+				best = max(best, scores["performance"])
 				t.Logf("%s, run %d: performance %d, accessibility %d, best practices %d, SEO %d", mode.name, run,
 					scores["performance"], scores["accessibility"], scores["best-practices"], scores["seo"])
 				for _, c := range lighthouseCategories[1:] {
@@ -265,7 +268,7 @@ func TestLighthouseIncidentPage(t *testing.T) {
 					break
 				}
 				if run == lighthouseRuns {
-					t.Errorf("performance scores %d (best of %d runs):\n  %s", scores["performance"], run,
+					t.Errorf("performance scores %d at best over %d runs (last run's audits):\n  %s", best, run,
 						strings.Join(rep.failures("performance"), "\n  "))
 				}
 			}
