@@ -38,16 +38,29 @@ func Load(path string, environ []string, notifiers ...Notifier) (*Config, []Issu
 // assets.path stays relative to the working directory.
 func Parse(data []byte, baseDir string, environ []string, notifiers ...Notifier) (*Config, []Issue, error) {
 	_ = baseDir
+	cfg := &Config{}
+	warnings, err := Decode(data, environ, cfg, notifiers...)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
+}
+
+// Decode is Parse for any schema: it substitutes ${NAME} references, parses
+// data as TOML and assigns it onto dst, a pointer to a tagged struct (see
+// schema.go), with the same defaults, checks, warnings and errors. Other
+// file formats that share Vigil's conventions (the Vigil Local agent's)
+// declare their own root struct and decode through it.
+func Decode(data []byte, environ []string, dst any, notifiers ...Notifier) ([]Issue, error) {
 	// A UTF-8 byte-order mark is harmless text to editors; tolerate it.
 	data = bytes.TrimPrefix(Interpolate(data, environ), []byte("\xef\xbb\xbf"))
 	root, keys, err := parseTOML(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	_, skipped := envVars(environ)
 	d := &decoder{skipped: skipped, keys: keys, notifiers: notifiers, ok: map[string]bool{}}
-	cfg := &Config{}
-	d.decodeStruct("", root, reflect.ValueOf(cfg).Elem())
+	d.decodeStruct("", root, reflect.ValueOf(dst).Elem())
 	var warnings []Issue
 	var problems Errors
 	for _, i := range d.issues {
@@ -58,7 +71,7 @@ func Parse(data []byte, baseDir string, environ []string, notifiers ...Notifier)
 		}
 	}
 	if len(problems) > 0 {
-		return nil, warnings, problems
+		return warnings, problems
 	}
-	return cfg, warnings, nil
+	return warnings, nil
 }
