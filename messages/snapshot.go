@@ -22,6 +22,9 @@ type Snapshot struct {
 	Announcements []Announcement
 	// IgnoreUntil is the end of the reminder ignore window (zero: none).
 	IgnoreUntil time.Time
+	// History is the recorded history (nil until the first one is built);
+	// one value is shared by successive snapshots until it is rebuilt.
+	History *HistoryView
 }
 
 // Announcement is a message published through the Manager API.

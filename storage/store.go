@@ -83,6 +83,21 @@ type State struct {
 	// Outbox holds the undelivered notifications, at most one per
 	// notifier, in notifier order.
 	Outbox []OutboxEntry
+	// History holds the uptime history records, in key order.
+	History []HistoryRecord
+}
+
+// HistoryRecord is one record of the uptime history. The store keeps it as
+// opaque bytes under its key; package history chooses the keys (ordered so
+// that old records form key ranges) and the encoding.
+type HistoryRecord struct {
+	Key   string
+	Value []byte
+}
+
+// KeyRange is the history keys k with From <= k < To.
+type KeyRange struct {
+	From, To string
 }
 
 // Announcement is one published announcement.
@@ -136,11 +151,16 @@ type Batch struct {
 	// DeleteOutbox empties the slots of these notifiers (after the puts).
 	PutOutbox    []OutboxEntry
 	DeleteOutbox []string
+	// PutHistory writes history records (replacing any with the same
+	// key); PruneHistory then deletes every record in these ranges.
+	PutHistory   []HistoryRecord
+	PruneHistory []KeyRange
 }
 
 // Empty reports whether the batch changes nothing.
 func (b Batch) Empty() bool {
 	return len(b.PutAnnouncements) == 0 && len(b.DeleteAnnouncements) == 0 &&
 		len(b.PutReplicas) == 0 && len(b.DeleteReplicas) == 0 && b.Alerting == nil &&
-		len(b.PutOutbox) == 0 && len(b.DeleteOutbox) == 0
+		len(b.PutOutbox) == 0 && len(b.DeleteOutbox) == 0 &&
+		len(b.PutHistory) == 0 && len(b.PruneHistory) == 0
 }
