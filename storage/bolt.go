@@ -378,6 +378,9 @@ func readState(tx *bolt.Tx) (*State, error) {
 	if st.Outbox, err = readOutbox(tx); err != nil {
 		return nil, err
 	}
+	if st.History, err = readHistory(tx); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -497,7 +500,10 @@ func applyBatch(tx *bolt.Tx, e *encodedBatch) error {
 			return err
 		}
 	}
-	return applyOutbox(tx, e)
+	if err := applyOutbox(tx, e); err != nil {
+		return err
+	}
+	return applyHistory(tx, e)
 }
 
 // putAnnouncement stores a under its Seq and indexes its ID, replacing the

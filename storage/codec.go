@@ -102,12 +102,15 @@ type encodedBatch struct {
 	alerting            []byte // nil: leave alone
 	putOutbox           []kv
 	deleteOutbox        [][]byte
+	putHistory          []kv
+	pruneHistory        []KeyRange
 }
 
 func (e *encodedBatch) empty() bool {
 	return len(e.putAnnouncements) == 0 && len(e.deleteAnnouncements) == 0 &&
 		len(e.putReplicas) == 0 && len(e.deleteReplicas) == 0 && e.alerting == nil &&
-		len(e.putOutbox) == 0 && len(e.deleteOutbox) == 0
+		len(e.putOutbox) == 0 && len(e.deleteOutbox) == 0 &&
+		len(e.putHistory) == 0 && len(e.pruneHistory) == 0
 }
 
 // encodeBatch encodes b. Records that cannot be stored are left out and
@@ -162,6 +165,7 @@ func encodeBatch(b Batch) (*encodedBatch, []RejectedRecord) {
 		}
 	}
 	rejected = encodeOutbox(b, e, rejected)
+	rejected = encodeHistory(b, e, rejected)
 	return e, rejected
 }
 
@@ -170,7 +174,7 @@ func stateBatch(st *State) Batch {
 	if st == nil {
 		return Batch{}
 	}
-	return Batch{PutAnnouncements: st.Announcements, PutReplicas: st.Replicas, Alerting: st.Alerting, PutOutbox: st.Outbox}
+	return Batch{PutAnnouncements: st.Announcements, PutReplicas: st.Replicas, Alerting: st.Alerting, PutOutbox: st.Outbox, PutHistory: st.History}
 }
 
 // decodeAnnouncement decodes a stored announcement. The key is

@@ -416,3 +416,37 @@ func TestContractConcurrent(t *testing.T) {
 		}
 	})
 }
+
+func TestContractHistory(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		rec := func(k, v string) HistoryRecord { return HistoryRecord{Key: k, Value: []byte(v)} }
+		mustApply(t, s, Batch{PutHistory: []HistoryRecord{
+			rec("d/0002/page", "2"), rec("d/0001/page", "1"), rec("d/0001/svc", "s1"),
+			rec("h/0010/page", "h10"), rec("i/0001/svc", "inc"),
+		}})
+		// Replace one record, prune the day-1 records and an empty range.
+		mustApply(t, s, Batch{
+			PutHistory:   []HistoryRecord{rec("d/0002/page", "2b"), rec("d/0003/page", "3")},
+			PruneHistory: []KeyRange{{From: "d/", To: "d/0002"}, {From: "x/", To: "y/"}},
+		})
+		got := mustLoad(t, s).History
+		want := []HistoryRecord{rec("d/0002/page", "2b"), rec("d/0003/page", "3"), rec("h/0010/page", "h10"), rec("i/0001/svc", "inc")}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("history = %q, want %q", got, want)
+		}
+		// A prune range is half-open: To itself stays.
+		mustApply(t, s, Batch{PruneHistory: []KeyRange{{From: "d/0002/page", To: "d/0003/page"}}})
+		if got := mustLoad(t, s).History; len(got) != 3 || got[0].Key != "d/0003/page" {
+			t.Fatalf("after half-open prune: %q", got)
+		}
+		// An empty key cannot be stored; the rest of the batch is.
+		err := s.Apply(context.Background(), Batch{PutHistory: []HistoryRecord{rec("", "x"), rec("h/0011/page", "h11")}})
+		var re *RejectedError
+		if !errors.As(err, &re) || len(re.Records) != 1 || re.Records[0].Kind != "history" {
+			t.Fatalf("empty key: err = %v", err)
+		}
+		if got := mustLoad(t, s).History; len(got) != 4 {
+			t.Fatalf("after rejected record: %q", got)
+		}
+	})
+}

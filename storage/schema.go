@@ -17,6 +17,7 @@ import (
 //	replicas          replicaKey(probe, node, replica) → Replica as JSON
 //	alerting          "state" → Alerting as JSON
 //	outbox            notifier kind → OutboxEntry as JSON (see outbox.go)
+//	history           HistoryRecord.Key → HistoryRecord.Value (history.go)
 //
 // Every announcement has exactly one entry in announcement_ids, so that
 // publishing or retracting one announcement reads and writes only its own
@@ -32,7 +33,7 @@ var (
 	keySchemaVersion = []byte("schema_version")
 
 	// dataBuckets are the buckets of the current layout besides meta.
-	dataBuckets = [][]byte{bucketAnnouncements, bucketAnnouncementIDs, bucketReplicas, bucketAlerting, bucketOutbox}
+	dataBuckets = [][]byte{bucketAnnouncements, bucketAnnouncementIDs, bucketReplicas, bucketAlerting, bucketOutbox, bucketHistory}
 )
 
 // migration upgrades the layout by one version inside the opening
