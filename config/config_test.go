@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -879,5 +880,48 @@ func TestStorageSection(t *testing.T) {
 	_, _, err = parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), ".", nil)
 	if err == nil || !strings.Contains(err.Error(), "storage.enabled") {
 		t.Fatalf("bad storage.enabled: %v", err)
+	}
+}
+
+// TestServiceSLO: slo is a percentage strictly between 0 and 100, written
+// as a float or an integer; unset, it is 0.
+func TestServiceSLO(t *testing.T) {
+	cfg, warnings, err := load(filepath.Join("testdata", "slo-valid.cfg"), nil)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("err %v, warnings %v", err, warnings)
+	}
+	var got []float64
+	for _, s := range cfg.Probe.Services {
+		got = append(got, s.SLO)
+	}
+	if want := []float64{99.9, 99, 0, 99.99999}; !reflect.DeepEqual(got, want) {
+		t.Errorf("slo = %v, want %v", got, want)
+	}
+
+	_, _, err = load(filepath.Join("testdata", "slo-invalid.cfg"), nil)
+	want := []string{
+		"probe.service[0].slo: must be more than 0 and less than 100 (got 100)",
+		"probe.service[1].slo: must be more than 0 and less than 100 (got 0)",
+		"probe.service[2].slo: must be more than 0 and less than 100 (got -1)",
+		"probe.service[3].slo: must be more than 0 and less than 100 (got 100.5)",
+		"probe.service[4].slo: must be a number (got string)",
+		"probe.service[5].slo: must be more than 0 and less than 100 (got NaN)",
+		"probe.service[6].slo: must be more than 0 and less than 100 (got +Inf)",
+	}
+	if got := strings.Split(problemsOf(t, err).Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestFloatOutOfRange: a 32-bit float key refuses a value it cannot hold,
+// and takes an integer.
+func TestFloatOutOfRange(t *testing.T) {
+	_, _, err := parseWith(t, "m", "r", "push_system_cpu_sick_above = 1e39", nil)
+	if got, want := problemsOf(t, err).Error(), "metrics.push_system_cpu_sick_above: out of range for a 32-bit float (got 1e+39)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	cfg, _, err := parseWith(t, "m", "r", "push_system_cpu_sick_above = 1\npush_system_ram_sick_above = -inf", nil)
+	if err != nil || cfg.Metrics.PushSystemCPUSickAbove != 1 || !math.IsInf(float64(cfg.Metrics.PushSystemRAMSickAbove), -1) {
+		t.Errorf("err %v, metrics %+v", err, cfg.Metrics)
 	}
 }

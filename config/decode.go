@@ -209,17 +209,17 @@ func (d *decoder) value(p string, raw any, v reflect.Value, f field) bool {
 			v.SetBool(b)
 		}
 		return ok
-	case k == reflect.Float32:
+	case k == reflect.Float32, k == reflect.Float64:
 		x, isFloat := raw.(float64)
 		n, isInt := raw.(int64)
 		switch {
 		case isInt:
-			x = float64(float32(n))
+			x = float64(n)
 		case !isFloat:
 			d.fail(p, "must be a number (got %s)", typeName(raw))
 			return false
-		case !math.IsInf(x, 0) && math.Abs(x) > math.MaxFloat32:
-			d.fail(p, "out of range for a 32-bit float (got %v)", x)
+		case v.OverflowFloat(x):
+			d.fail(p, "out of range for a %d-bit float (got %v)", t.Bits(), x)
 			return false
 		}
 		v.SetFloat(x)

@@ -34,12 +34,18 @@ type Service struct {
 	// ID is unique among services; Label is shown on the page.
 	ID    string `toml:"id,required"`
 	Label string `toml:"label,required"`
+	// SLO is the availability objective over a 30-day rolling window, in
+	// percent (e.g. 99.9), more than 0 and less than 100; 0 when unset.
+	SLO float64 `toml:"slo"`
 	// Nodes are the service's nodes in file order.
 	Nodes []Node `toml:"node,required"`
 }
 
-// Check refuses two nodes with one id.
+// Check validates the objective and refuses two nodes with one id.
 func (s *Service) Check(r *Report) {
+	if !(s.SLO > 0 && s.SLO < 100) {
+		r.Fail("slo", "must be more than 0 and less than 100 (got %v)", s.SLO)
+	}
 	seen := map[string]bool{}
 	for i, n := range s.Nodes {
 		if key := "node[" + strconv.Itoa(i) + "].id"; r.ok(key) {
