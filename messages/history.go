@@ -1,6 +1,10 @@
 package messages
 
-import "time"
+import (
+	"fmt"
+	"math/bits"
+	"time"
+)
 
 // HistoryView is an immutable summary of the recorded history: uptime bars,
 // error budgets, incidents and the announcement log. Built by: the state
@@ -39,7 +43,10 @@ type HistorySeries struct {
 	Days []HistoryDay
 }
 
-// Uptimes are the uptime ratios of the usual windows.
+// Uptimes are the uptime ratios of the usual windows. H24 and D7 come
+// from hourly buckets: the current hour so far and the 23 (D7: 167) hours
+// before it. D30 and D90 come from daily buckets: today so far and the 29
+// (D90: 89) days before it, so D90 covers exactly the Days bars.
 type Uptimes struct {
 	H24, D7, D30, D90 Uptime
 }
@@ -92,7 +99,9 @@ type LatencyPoint struct {
 	P50, P95, Max time.Duration
 }
 
-// ErrorBudget is a service's error budget over a 30-day rolling window.
+// ErrorBudget is a service's error budget over a 30-day rolling window:
+// the same window as Uptimes.D30 (today so far and the 29 days before), so
+// Used equals the service's Uptime.D30.Dead.
 type ErrorBudget struct {
 	// SLO is the objective in percent (e.g. 99.9).
 	SLO float64
@@ -119,4 +128,54 @@ type Incident struct {
 type AnnouncementRecord struct {
 	ID, Title, Text      string
 	Published, Retracted time.Time
+}
+
+// Ratio returns 1 − Dead ÷ Observed, and false when nothing was observed
+// (then the ratio is meaningless and 0 is returned).
+func (u Uptime) Ratio() (float64, bool) {
+	if u.Observed <= 0 {
+		return 0, false
+	}
+	dead := min(max(u.Dead, 0), u.Observed)
+	return 1 - float64(dead)/float64(u.Observed), true
+}
+
+// UptimeNoData is what Percent returns for a window in which nothing was
+// observed.
+const UptimeNoData = "no data"
+
+// Percent formats the uptime as a percentage with two decimals, truncated
+// rather than rounded, so that any downtime at all shows below 100 %
+// (99.999 % is "99.99 %"; no downtime is "100.00 %"). A window with
+// nothing observed is UptimeNoData.
+func (u Uptime) Percent() string {
+	if u.Observed <= 0 {
+		return UptimeNoData
+	}
+	obs := uint64(u.Observed)
+	up := obs - uint64(min(max(u.Dead, 0), u.Observed))
+	// up × 10000 ÷ observed in 128 bits: 90 days of nanoseconds times
+	// 10000 overflows 64 bits. The quotient is at most 10000.
+	hi, lo := bits.Mul64(up, 10000)
+	hundredths, _ := bits.Div64(hi, lo, obs)
+	return fmt.Sprintf("%d.%02d %%", hundredths/100, hundredths%100)
+}
+
+// Remaining is the dead time still allowed in the window: Allowed − Used,
+// negative once the budget is overspent.
+func (b ErrorBudget) Remaining() time.Duration {
+	return b.Allowed - b.Used
+}
+
+// RemainingRatio is Remaining ÷ Allowed: 1 with no dead time, 0 when the
+// budget is used up, negative when it is overspent. With nothing allowed
+// (an objective of 100 %) it is 1 without dead time and 0 with any.
+func (b ErrorBudget) RemainingRatio() float64 {
+	if b.Allowed <= 0 {
+		if b.Used > 0 {
+			return 0
+		}
+		return 1
+	}
+	return float64(b.Remaining()) / float64(b.Allowed)
 }
