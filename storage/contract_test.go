@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage/pgtest"
 )
 
 // impls are the Store implementations every contract test runs against.
@@ -23,6 +26,15 @@ var impls = []struct {
 }{
 	{"bolt", func(t *testing.T) Store {
 		s, err := OpenBolt(filepath.Join(t.TempDir(), "vigil.db"), discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+	// A database of its own on the machine's PostgreSQL (pgtest: skipped
+	// when the server is missing, except under CI=true).
+	{"postgres", func(t *testing.T) Store {
+		s, err := OpenPostgres(context.Background(), pgtest.New(t), discard())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,6 +459,153 @@ func TestContractHistory(t *testing.T) {
 		}
 		if got := mustLoad(t, s).History; len(got) != 4 {
 			t.Fatalf("after rejected record: %q", got)
+		}
+	})
+}
+
+// TestContractLongKeys: keys as long as the store accepts, of bytes that
+// do not compress, are stored, found, replaced and deleted like short
+// ones (a networked store must not cap them lower, e.g. at an index
+// entry's size).
+func TestContractLongKeys(t *testing.T) {
+	random := func(n int, seed byte) string {
+		b := make([]byte, n)
+		x := uint32(seed) + 1
+		for i := range b {
+			x = x*1664525 + 1013904223
+			b[i] = byte(x >> 24)
+		}
+		return string(b)
+	}
+	// The longest key of each kind: a replica key is each id with a
+	// uvarint length (3 bytes from 16 KiB), an announcement's index key a
+	// zero byte and the ID.
+	rk := messages.ReplicaKey{Probe: "p", Node: "n", Replica: random(maxKeySize-7, 1)}
+	if k, err := replicaKey(rk); err != nil || len(k) != maxKeySize {
+		t.Fatalf("replica key is %d bytes (%v), want exactly the limit", len(k), err)
+	}
+	annID := strings.Repeat("ä", (maxKeySize-1)/2) + "x" // valid UTF-8: IDs come back through JSON
+	notifier, histKey := random(maxKeySize, 2), random(maxKeySize, 3)
+	forEachImpl(t, func(t *testing.T, s Store) {
+		mustApply(t, s, Batch{
+			PutAnnouncements: []Announcement{ann(annID, 1), ann("short", 2)},
+			PutReplicas:      []Replica{{Key: rk, Status: messages.Sick, Updated: at(1)}},
+			PutOutbox:        []OutboxEntry{{Notifier: notifier, ID: "n", Status: messages.Dead, Time: at(2)}},
+			PutHistory:       []HistoryRecord{{Key: histKey, Value: []byte("v1")}},
+		})
+		// Replace each by key.
+		mustApply(t, s, Batch{
+			PutAnnouncements: []Announcement{ann(annID, 3)},
+			PutReplicas:      []Replica{{Key: rk, Status: messages.Dead, Updated: at(3)}},
+			PutOutbox:        []OutboxEntry{{Notifier: notifier, ID: "n2", Status: messages.Dead, Time: at(3)}},
+			PutHistory:       []HistoryRecord{{Key: histKey, Value: []byte("v2")}},
+		})
+		st := mustLoad(t, s)
+		if got := ids(st.Announcements); got != "short@2 "+annID+"@3" {
+			t.Errorf("announcements %.80q…", got)
+		}
+		if len(st.Replicas) != 1 || st.Replicas[0].Key != rk || st.Replicas[0].Status != messages.Dead {
+			t.Errorf("replicas: %d, want the long one replaced", len(st.Replicas))
+		}
+		if len(st.Outbox) != 1 || st.Outbox[0].Notifier != notifier || st.Outbox[0].ID != "n2" {
+			t.Errorf("outbox: %d entries, want the long one replaced", len(st.Outbox))
+		}
+		if len(st.History) != 1 || st.History[0].Key != histKey || string(st.History[0].Value) != "v2" {
+			t.Errorf("history: %d records, want the long one replaced", len(st.History))
+		}
+		mustApply(t, s, Batch{
+			DeleteAnnouncements: []string{annID},
+			DeleteReplicas:      []messages.ReplicaKey{rk},
+			DeleteOutbox:        []string{notifier},
+			PruneHistory:        []KeyRange{{From: histKey, To: histKey + "\x00"}},
+		})
+		st = mustLoad(t, s)
+		if ids(st.Announcements) != "short@2" || len(st.Replicas) != 0 || len(st.Outbox) != 0 || len(st.History) != 0 {
+			t.Errorf("after deleting the long keys: %d announcements, %d replicas, %d outbox, %d history",
+				len(st.Announcements), len(st.Replicas), len(st.Outbox), len(st.History))
+		}
+	})
+}
+
+// TestContractLastPutWins: a batch that puts one key twice stores the
+// last, and a delete in the same batch comes after the puts.
+func TestContractLastPutWins(t *testing.T) {
+	k := messages.ReplicaKey{Probe: "p", Node: "n", Replica: "r"}
+	gone := messages.ReplicaKey{Probe: "p", Node: "n", Replica: "gone"}
+	forEachImpl(t, func(t *testing.T, s Store) {
+		mustApply(t, s, Batch{
+			PutReplicas: []Replica{{Key: k, Err: "first"}, {Key: gone}, {Key: k, Err: "second"}},
+			PutOutbox: []OutboxEntry{{Notifier: "slack", ID: "first"}, {Notifier: "email", ID: "e"},
+				{Notifier: "slack", ID: "second"}},
+			PutHistory:     []HistoryRecord{{Key: "h", Value: []byte("first")}, {Key: "h", Value: []byte("second")}},
+			DeleteReplicas: []messages.ReplicaKey{gone},
+			DeleteOutbox:   []string{"email"},
+		})
+		st := mustLoad(t, s)
+		if len(st.Replicas) != 1 || st.Replicas[0].Err != "second" {
+			t.Errorf("replicas %+v, want only the second put of r", st.Replicas)
+		}
+		if len(st.Outbox) != 1 || st.Outbox[0].ID != "second" {
+			t.Errorf("outbox %+v, want only the second slack entry", st.Outbox)
+		}
+		if len(st.History) != 1 || string(st.History[0].Value) != "second" {
+			t.Errorf("history %q, want the second value", st.History)
+		}
+	})
+}
+
+// TestContractOutbox: slots are kept by notifier and loaded in notifier
+// (byte) order; entries that would not load are left out.
+func TestContractOutbox(t *testing.T) {
+	entry := func(notifier, id string, status messages.Status) OutboxEntry {
+		return OutboxEntry{Notifier: notifier, ID: id, Kind: messages.Changed, Status: status,
+			Replicas: []string{"web:api:ünïcode"}, Escalated: 1, Time: at(7)}
+	}
+	forEachImpl(t, func(t *testing.T, s Store) {
+		good := []OutboxEntry{entry("webhook", "1", messages.Dead), entry("Slack", "1", messages.Sick), entry("email", "1", messages.Healthy)}
+		err := s.Apply(context.Background(), Batch{PutOutbox: append(slices.Clone(good),
+			entry("", "no-notifier", messages.Dead), entry("matrix", "bad-status", 9))})
+		var re *RejectedError
+		if !errors.As(err, &re) || len(re.Records) != 2 {
+			t.Fatalf("Apply: %v, want two rejected entries", err)
+		}
+		want := []OutboxEntry{good[1], good[2], good[0]} // "Slack" < "email" < "webhook"
+		if got := mustLoad(t, s).Outbox; !reflect.DeepEqual(got, want) {
+			t.Fatalf("outbox %+v, want %+v", got, want)
+		}
+	})
+}
+
+// TestContractHistoryValues: empty and nil values load as empty, and keys
+// load in byte order (not by collation or length).
+func TestContractHistoryValues(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		mustApply(t, s, Batch{PutHistory: []HistoryRecord{
+			{Key: "b", Value: nil}, {Key: "a", Value: []byte{}}, {Key: "B", Value: []byte{0}},
+			{Key: "a\x00", Value: []byte("nul")}, {Key: "\xff", Value: []byte("high")}, {Key: "é", Value: []byte("e")},
+		}})
+		got := mustLoad(t, s).History
+		var keys []string
+		for _, r := range got {
+			keys = append(keys, r.Key)
+		}
+		if want := []string{"B", "a", "a\x00", "b", "é", "\xff"}; !reflect.DeepEqual(keys, want) {
+			t.Fatalf("keys %q, want %q", keys, want)
+		}
+		for _, r := range got {
+			if r.Value == nil {
+				t.Errorf("record %q loads a nil value, want an empty one", r.Key)
+			}
+		}
+	})
+}
+
+// TestContractSeqRange: every uint64 is a Seq, in numeric order.
+func TestContractSeqRange(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, s Store) {
+		mustApply(t, s, Batch{PutAnnouncements: []Announcement{ann("max", math.MaxUint64), ann("top", 1<<63), ann("low", 1<<63-1), ann("zero", 0)}})
+		if got, want := ids(mustLoad(t, s).Announcements), "zero@0 low@9223372036854775807 top@9223372036854775808 max@18446744073709551615"; got != want {
+			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
 }
