@@ -127,8 +127,9 @@ type pgStore struct {
 // postgres://user:password@host:port/database?sslmode=..., or libpq
 // key=value settings), brings its schema up to date (see
 // postgres_migrate.go: several instances opening one database at once
-// migrate it exactly once) and returns the store. The database must use
-// the UTF8 encoding (values are JSON text). It fails with an error wrapping
+// migrate it exactly once) and returns the store. It needs PostgreSQL 12
+// or newer (generated columns) and a database in the UTF8 encoding
+// (values are JSON text). It fails with an error wrapping
 // ErrUnavailable and naming host:port when the server cannot be reached,
 // as soon as the connection is refused or ctx ends, whichever is first;
 // with ErrSchemaTooNew when a newer binary migrated the database. A nil

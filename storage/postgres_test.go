@@ -592,3 +592,51 @@ func TestPostgresHealthAndClose(t *testing.T) {
 		t.Fatalf("Rebuild after Close: %v", err)
 	}
 }
+
+// TestPostgresHealthDoesNotWaitForWrites: while another process holds the
+// write lock, an Apply waits for it (writers are serialised across
+// processes) and Health still answers at once.
+func TestPostgresHealthDoesNotWaitForWrites(t *testing.T) {
+	dsn := pgtest.New(t)
+	s := openPG(t, dsn)
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_lock($1)", pgWriteLock); err != nil {
+		t.Fatal(err)
+	}
+	applied := make(chan error, 1)
+	applyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go func() { applied <- s.Apply(applyCtx, Batch{Alerting: &Alerting{Escalate: 5}}) }()
+	// The Apply is waiting for the lock once the server shows it.
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		var waiting bool
+		err := other.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)").Scan(&waiting)
+		return err == nil && waiting
+	}, "Apply waits for the write lock")
+	began := time.Now()
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health during a waiting write: %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Health took %v during a waiting write", took)
+	}
+	select {
+	case err := <-applied:
+		t.Fatalf("Apply returned (%v) while another process held the write lock", err)
+	default:
+	}
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_unlock($1)", pgWriteLock); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-applied; err != nil {
+		t.Fatalf("Apply after the lock was released: %v", err)
+	}
+	if a := mustLoad(t, s).Alerting; a == nil || a.Escalate != 5 {
+		t.Fatalf("alerting %+v, want the waiting batch stored", a)
+	}
+}
