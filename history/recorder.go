@@ -399,7 +399,8 @@ func (r *Recorder) Changed() bool { return r.changed }
 // puts): hourly buckets older than 7 days (the current hour and the 167
 // before it are kept), daily buckets older than 400 days, and incidents
 // and announcements that started (were first published) more than 400
-// days ago, except ongoing ones and announcements still published.
+// days ago, except ongoing ones and announcements still published. Prune
+// ranges come with the first Flush and then the first of every hour.
 //
 // Within an hour only what changed is written: the subjects whose status
 // changed (their record for the hour says which status they have had
@@ -515,23 +516,42 @@ func (r *Recorder) forget(today int32) {
 
 func (r *Recorder) pruneRanges(t int64, curH, today int32) []storage.KeyRange {
 	cutoff := t - retainDays*dayMs
-	incCut, annCut := cutoff, cutoff
+	var ongoing, published []string
 	for _, sv := range r.services {
-		if inc := sv.ongoing(); inc != nil {
-			incCut = min(incCut, inc.start)
+		if inc := sv.ongoing(); inc != nil && inc.start < cutoff {
+			ongoing = append(ongoing, incidentKey(inc.start, sv.subject))
 		}
 	}
 	for _, an := range r.announcements {
-		if an.retracted == 0 {
-			annCut = min(annCut, an.first)
+		if an.retracted == 0 && an.first < cutoff {
+			published = append(published, announcementKey(an.first, an.id))
 		}
 	}
-	return []storage.KeyRange{
+	out := []storage.KeyRange{
 		{From: prefixHour, To: timeKey(prefixHour, int64(curH-ringHours+1), bucketWidth, "")},
 		{From: prefixDay, To: timeKey(prefixDay, int64(today-retainDays+1), bucketWidth, "")},
-		{From: prefixIncident, To: timeKey(prefixIncident, incCut, msWidth, "")},
-		{From: prefixAnnouncement, To: timeKey(prefixAnnouncement, annCut, msWidth, "")},
 	}
+	out = rangesAround(out, prefixIncident, timeKey(prefixIncident, cutoff, msWidth, ""), ongoing)
+	return rangesAround(out, prefixAnnouncement, timeKey(prefixAnnouncement, cutoff, msWidth, ""), published)
+}
+
+// rangesAround appends the ranges that cover [from, to) except the keys
+// in keep.
+func rangesAround(out []storage.KeyRange, from, to string, keep []string) []storage.KeyRange {
+	slices.Sort(keep)
+	for _, k := range keep {
+		if k < from || k >= to {
+			continue
+		}
+		if from < k {
+			out = append(out, storage.KeyRange{From: from, To: k})
+		}
+		from = k + "\x00" // the key right after k
+	}
+	if from < to {
+		out = append(out, storage.KeyRange{From: from, To: to})
+	}
+	return out
 }
 
 // encoder collects the records of one Flush; values share one buffer.
