@@ -234,6 +234,9 @@ func (a *Actor) Serve(ctx context.Context) error {
 			return err // restarted with backoff by the supervisor
 		}
 		model.Restore(st)
+		model.StartHistory(st.History, time.Now())
+	} else {
+		model.StartHistory(nil, time.Now())
 	}
 	model.KeepNotifiers(a.kinds())
 	if model.unprobed == 0 {
@@ -269,6 +272,8 @@ func (a *Actor) Serve(ctx context.Context) error {
 	defer tick.Stop()
 	flush := time.NewTicker(FlushEvery)
 	defer flush.Stop()
+	histFlush := time.NewTicker(HistoryFlushEvery)
+	defer histFlush.Stop()
 	publishTimer := time.NewTimer(time.Hour)
 	publishTimer.Stop()
 	armed := false
@@ -307,6 +312,8 @@ func (a *Actor) Serve(ctx context.Context) error {
 			a.storeStale(model)
 		case <-flush.C:
 			a.flush(model)
+		case now := <-histFlush.C:
+			model.FlushHistory(now)
 		case <-publishTimer.C:
 			armed = false
 		}

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/history"
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/storage"
 )
 
 // Model is every status the state actor owns. Apply is its only mutator; it
@@ -41,6 +43,14 @@ type Model struct {
 
 	// pending collects what changed since the last TakeBatch, for the store.
 	pending pendingWrites
+
+	// layout is the configuration as the history recorder sees it; hist
+	// records from StartHistory on (nil before), histView is its latest
+	// view, built at histBuilt (see history.go).
+	layout    history.Layout
+	hist      *history.Recorder
+	histView  *messages.HistoryView
+	histBuilt time.Time
 }
 
 // pendingWrites is the part of the model not yet handed to the store.
@@ -48,6 +58,8 @@ type pendingWrites struct {
 	replicas map[messages.ReplicaKey]bool // true: put, false: delete
 	alerting bool
 	outbox   map[string]bool // notifier kind → true: put, false: delete
+	history  map[string][]byte
+	prune    []storage.KeyRange
 }
 
 // alerting is the notification state of spec §5.4–5.5: one set of counters
@@ -125,7 +137,7 @@ type replicaModel struct {
 // (spec §3.4). Push and local nodes start without replicas.
 func NewModel(cfg *config.Config) *Model {
 	m := &Model{index: make(map[messages.ReplicaKey]ref), nodes: map[[2]string][2]int{}, alerts: alerting{policy: PolicyFrom(cfg), backoff: 1},
-		outbox: map[string]messages.Notification{}}
+		outbox: map[string]messages.Notification{}, layout: LayoutOf(cfg)}
 	m.pending = newPendingWrites()
 	for pi, svc := range cfg.Probe.Services {
 		p := probeModel{id: svc.ID, label: svc.Label}
@@ -181,7 +193,9 @@ func (m *Model) Apply(msg messages.StateMessage, now time.Time) []messages.Notif
 		// Without a store; with one, the actor stores the command's batch
 		// first and applies it with ApplyStored.
 		m.ApplyStored(msg, m.CommandBatch(msg))
+		m.RecordCommand(msg, now)
 	case messages.Tick:
+		m.refreshHistory(msg.At)
 		if m.unprobed == 0 {
 			m.refreshed = msg.At
 			m.dirty = true
@@ -266,6 +280,7 @@ func (m *Model) replicaProbed(msg messages.ReplicaProbed, now time.Time) []messa
 	rep.hasLatency = true
 	rep.err = msg.Result.Err
 	rep.updated = msg.At
+	m.recordLatency(r, msg.Result, now)
 	node.snap = nil
 	m.dirty = true
 	if m.unprobed == 0 {
@@ -322,6 +337,7 @@ func (m *Model) replicaRemoved(msg messages.ReplicaRemoved, now time.Time) []mes
 // wins, spec §5.3) and applies the change rule if the general status moved.
 func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Notification {
 	general := m.recompute(pi, ni)
+	m.observe(pi, ni, now)
 	if general == m.general {
 		return nil
 	}
@@ -385,6 +401,7 @@ func (m *Model) Snapshot() *messages.Snapshot {
 		// (removal copies), so sharing it is safe.
 		Announcements: m.announcements[:len(m.announcements):len(m.announcements)],
 		IgnoreUntil:   m.alerts.ignoreUntil,
+		History:       m.histView,
 	}
 	for pi := range m.probes {
 		p := &m.probes[pi]

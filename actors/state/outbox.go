@@ -16,7 +16,7 @@ import (
 
 // newPendingWrites is an empty set of changes for the store.
 func newPendingWrites() pendingWrites {
-	return pendingWrites{replicas: map[messages.ReplicaKey]bool{}, outbox: map[string]bool{}}
+	return pendingWrites{replicas: map[messages.ReplicaKey]bool{}, outbox: map[string]bool{}, history: map[string][]byte{}}
 }
 
 // Enqueue puts n in the outbox slot of every notifier in notifiers,

@@ -11,7 +11,7 @@ import (
 // HasPending reports whether TakeBatch would return changes.
 func (m *Model) HasPending() bool {
 	p := &m.pending
-	return len(p.replicas) > 0 || p.alerting || len(p.outbox) > 0
+	return len(p.replicas) > 0 || p.alerting || len(p.outbox) > 0 || len(p.history) > 0 || len(p.prune) > 0
 }
 
 // TakeBatch returns what changed since the previous call, ready for the
@@ -53,6 +53,11 @@ func (m *Model) pendingBatch() storage.Batch {
 	}
 	sort.Slice(b.PutOutbox, func(i, j int) bool { return b.PutOutbox[i].Notifier < b.PutOutbox[j].Notifier })
 	sort.Strings(b.DeleteOutbox)
+	for k, v := range p.history {
+		b.PutHistory = append(b.PutHistory, storage.HistoryRecord{Key: k, Value: v})
+	}
+	sort.Slice(b.PutHistory, func(i, j int) bool { return b.PutHistory[i].Key < b.PutHistory[j].Key })
+	b.PruneHistory = p.prune
 	return b
 }
 

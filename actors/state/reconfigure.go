@@ -30,6 +30,7 @@ func (m *Model) Reconfigure(cfg *config.Config, now time.Time) []messages.Notifi
 	next.gen = m.gen
 	next.pending = m.pending
 	next.outbox = m.outbox
+	next.hist = m.hist
 
 	for pi := range m.probes {
 		p := &m.probes[pi]
@@ -77,6 +78,11 @@ func (m *Model) Reconfigure(cfg *config.Config, now time.Time) []messages.Notifi
 	}
 	if next.unprobed == 0 && next.refreshed.IsZero() {
 		next.refreshed = now
+	}
+	if next.hist != nil {
+		next.hist.Reconfigure(next.layout, now)
+		next.observeAll(now)
+		next.buildHistory(now)
 	}
 	*m = *next
 	m.dirty = true

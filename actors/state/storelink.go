@@ -192,6 +192,7 @@ func (a *Actor) commandStored(model *Model, r awaited, err error) {
 	}
 	a.logCommand(model, r.msg)
 	model.ApplyStored(r.msg, r.batch)
+	model.RecordCommand(r.msg, time.Now())
 	a.link.publish(time.Now())
 	r.reply <- nil
 }
@@ -283,7 +284,7 @@ func (a *Actor) flush(model *Model) {
 // until ctx ends; what was pending is in it.
 func (a *Actor) sendRebuild(model *Model, ctx context.Context, kind requestKind) bool {
 	l := a.link
-	st := model.FullState()
+	st := model.FullState(time.Now())
 	if err := l.writer.Rebuild(ctx, st, l.results); err != nil {
 		return false
 	}
@@ -309,6 +310,7 @@ func (a *Actor) finalFlush(model *Model) {
 	}
 	l.stopping = true
 	model.pending.alerting = true
+	model.FlushHistory(time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
 	defer cancel()
 	for range 2 {
@@ -351,10 +353,13 @@ func (a *Actor) await(model *Model, ctx context.Context) bool {
 
 // FullState is everything the store should hold, as the model has it:
 // every announcement with its Seq, every replica that has a result (probed
-// or reported this run, or restored), the alerting state and the outbox. A
-// rebuild writes it.
-func (m *Model) FullState() *storage.State {
+// or reported this run, or restored), the alerting state, the outbox and
+// the history the recorder holds, accounted up to now. A rebuild writes it.
+func (m *Model) FullState(now time.Time) *storage.State {
 	st := &storage.State{Alerting: m.storedAlerting()}
+	if m.hist != nil {
+		st.History = m.hist.Records(now)
+	}
 	for i, a := range m.announcements {
 		st.Announcements = append(st.Announcements, storage.Announcement{ID: a.ID, Title: a.Title, Text: a.Text, Date: a.Date, Seq: m.announcementSeqs[i]})
 	}
