@@ -225,7 +225,7 @@ func taggedSecrets() map[string]bool {
 func secretPaths() []string {
 	return []string{
 		"server.manager_token", "server.reporter_token", "server.metrics_token", "server.mcp_token",
-		"plugins.rabbitmq.auth_password",
+		"plugins.rabbitmq.auth_password", "storage.dsn",
 		"notify.email.smtp_password", "notify.twilio.auth_token", "notify.slack.hook_url",
 		"notify.zulip.bot_api_key", "notify.telegram.bot_token", "notify.pushover.app_token",
 		"notify.gotify.app_token", "notify.xmpp.xmpp_password", "notify.matrix.access_token",
@@ -258,6 +258,8 @@ queue_nack_healthy_below = 1
 queue_ready_dead_above = 1
 queue_nack_dead_above = 1
 `
+	case path == "storage.dsn":
+		extra = "[storage]\ndsn = " + value + "\n"
 	case table == "notify":
 		kind, k, _ := strings.Cut(key, ".")
 		extra = notifierText(kind, map[string]string{k: value})
@@ -329,6 +331,8 @@ func secretValue(c *config.Config, path string) string {
 		return c.Server.MCPToken
 	case "plugins.rabbitmq.auth_password":
 		return c.Plugins.RabbitMQ.AuthPassword
+	case "storage.dsn":
+		return c.Storage.DSN
 	}
 	kind, key, _ := strings.Cut(strings.TrimPrefix(path, "notify."), ".")
 	v := reflect.ValueOf(c.Notify.Notifiers[kind]).Elem()

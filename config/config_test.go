@@ -605,7 +605,7 @@ func TestMinimalDefaults(t *testing.T) {
 			PushReplicasMax:            1000,
 		},
 		Probe:   config.Probe{Services: []config.Service{}},
-		Storage: config.Storage{Enabled: true},
+		Storage: config.Storage{Enabled: true, StorageCluster: config.StorageCluster{LeaseTTL: 10 * time.Second, LeaseRenew: 2 * time.Second}},
 	}
 	// The working directory of the test is config/, where ./res/assets/
 	// does not exist.
@@ -874,7 +874,7 @@ func TestStorageSection(t *testing.T) {
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("err %v warnings %v", err, warnings)
 	}
-	if cfg.Storage != (config.Storage{Enabled: false, Path: "/var/lib/vigil"}) {
+	if cfg.Storage != (config.Storage{Enabled: false, Path: "/var/lib/vigil", StorageCluster: config.StorageCluster{LeaseTTL: 10 * time.Second, LeaseRenew: 2 * time.Second}}) {
 		t.Fatalf("storage %+v", cfg.Storage)
 	}
 	_, _, err = parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), ".", nil)

@@ -57,6 +57,8 @@ type Storage struct {
 	// Path is the data directory as written; "" means the default
 	// (vigil-data/ beside the configuration file, or --data-dir).
 	Path string `toml:"path"`
+	// StorageCluster holds dsn, lease_ttl and lease_renew (storage.go).
+	StorageCluster
 }
 
 // Server is the [server] table.
