@@ -425,14 +425,23 @@ func (s *pgStore) Rebuild(ctx context.Context, st *State) (moved string, err err
 // statements go in one pipeline: a round trip for the batch, one for BEGIN
 // and one for COMMIT.
 func (s *pgStore) write(ctx context.Context, op string, clear bool, e *encodedBatch) error {
+	return s.writeFenced(ctx, op, clear, e, nil)
+}
+
+// writeFenced is write, checking the fence (when not nil) right after
+// taking the write lock and notifying its channel at the end, both in the
+// transaction (postgres_fence.go).
+func (s *pgStore) writeFenced(ctx context.Context, op string, clear bool, e *encodedBatch, f *pgFence) error {
 	q := &pgx.Batch{}
 	q.Queue("SELECT pg_advisory_xact_lock($1)", pgWriteLock)
+	f.queueCheck(q)
 	if clear {
 		for _, t := range [...]string{"vigil_announcements", "vigil_replicas", "vigil_alerting", "vigil_outbox", "vigil_history"} {
 			q.Queue("DELETE FROM " + t)
 		}
 	}
 	pgQueueBatch(q, e)
+	f.queueNotify(q)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, func(tx pgx.Tx) error {
 		return tx.SendBatch(ctx, q).Close()
 	})
