@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-go/vigil/actors/notifier"
+	"github.com/vigil-go/vigil/actors/persist"
 	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 	"github.com/vigil-go/vigil/metrics"
@@ -109,31 +110,49 @@ func (w *Watcher) check(ctx context.Context, force bool) {
 // are shared by every checker the tree ever runs, so they survive reloads;
 // notifier counters follow the running notifier of each kind, and kinds
 // that appear in a later configuration are registered when they appear.
+//
+// In a cluster the counters belong to the actors of the current
+// leadership term (source), and read 0 while the instance follows.
 func (t *Tree) registerCounters() {
 	m := t.Metrics
-	st, w, q := t.State, t.writer, t.queueCounts
+	read := func(f func(*Tree) uint64) func() float64 {
+		return func() float64 {
+			if s := t.source(); s != nil {
+				return float64(f(s))
+			}
+			return 0
+		}
+	}
 	m.AddCounters(
 		metrics.Counter{Name: "vigil_notifications_overflow_total", Help: "Notifications dropped from full notifier mailboxes.",
-			Value: func() float64 { return float64(st.Dropped()) }},
+			Value: read(func(s *Tree) uint64 { return s.State.Dropped() })},
 		metrics.Counter{Name: "vigil_queue_checks_total", Help: "RabbitMQ management API calls made by the queue checkers.",
-			Value: func() float64 { return float64(q.Calls()) }},
+			Value: read(func(s *Tree) uint64 { return s.queueCounts.Calls() })},
 		metrics.Counter{Name: "vigil_queue_check_failures_total", Help: "RabbitMQ management API calls that gave no queue reading.",
-			Value: func() float64 { return float64(q.Failures()) }},
+			Value: read(func(s *Tree) uint64 { return s.queueCounts.Failures() })},
 		metrics.Counter{Name: "vigil_queue_readings_dropped_total", Help: "Queue readings dropped because the node actor's mailbox was full.",
-			Value: func() float64 { return float64(q.Dropped()) }},
+			Value: read(func(s *Tree) uint64 { return s.queueCounts.Dropped() })},
 	)
-	if w != nil {
+	if t.writer != nil || t.cluster != nil {
+		writer := func(f func(*persist.Writer) uint64) func() float64 {
+			return read(func(s *Tree) uint64 {
+				if s.writer == nil {
+					return 0
+				}
+				return f(s.writer)
+			})
+		}
 		m.AddCounters(
 			metrics.Counter{Name: "vigil_store_write_errors_total", Help: "Failed writes to the state store.",
-				Value: func() float64 { return float64(w.Errors()) }},
+				Value: writer((*persist.Writer).Errors)},
 			metrics.Counter{Name: "vigil_store_writes_total", Help: "Batches written to the state store (also those with records left out).",
-				Value: func() float64 { return float64(w.Writes()) }},
+				Value: writer((*persist.Writer).Writes)},
 			metrics.Counter{Name: "vigil_store_damage_total", Help: "Times the state store's file was found damaged while open.",
-				Value: func() float64 { return float64(w.Damage()) }},
+				Value: writer((*persist.Writer).Damage)},
 			metrics.Counter{Name: "vigil_store_rebuilds_total", Help: "Rebuilds of the state store from the state in memory.",
-				Value: func() float64 { return float64(w.Rebuilds()) }},
+				Value: writer((*persist.Writer).Rebuilds)},
 			metrics.Counter{Name: "vigil_store_records_rejected_total", Help: "Records the state store could not hold, left out of their batch.",
-				Value: func() float64 { return float64(w.Rejected()) }},
+				Value: writer((*persist.Writer).Rejected)},
 		)
 	}
 	m.WatchSnapshots(t.Published.Latest)
@@ -143,13 +162,21 @@ func (t *Tree) registerCounters() {
 func (t *Tree) registerNotifierCounters() {
 	stat := func(kind string, pick func(notifier.Stats) uint64) func() float64 {
 		return func() float64 {
-			if a, ok := (*t.live.Load())[kind]; ok {
+			s := t.source()
+			if s == nil {
+				return 0
+			}
+			if a, ok := (*s.live.Load())[kind]; ok {
 				return float64(pick(a.Stats()))
 			}
 			return 0
 		}
 	}
-	for kind := range *t.live.Load() {
+	src := t.source()
+	if src == nil {
+		return
+	}
+	for kind := range *src.live.Load() {
 		if t.counted[kind] {
 			continue
 		}
@@ -166,6 +193,16 @@ func (t *Tree) registerNotifierCounters() {
 				Value: stat(kind, func(s notifier.Stats) uint64 { return s.Retried })},
 		)
 	}
+}
+
+// source is the tree whose actors the counters read: the tree itself, or
+// in a cluster the tree of the current leadership term (nil while the
+// instance follows).
+func (t *Tree) source() *Tree {
+	if t.cluster != nil {
+		return t.cluster.current()
+	}
+	return t
 }
 
 // Reload moves the running tree to cfg, all or nothing. cfg has already
@@ -186,6 +223,9 @@ func (t *Tree) registerNotifierCounters() {
 // needs a restart, which is logged. A successful reload logs one summary
 // record of what changed.
 func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
+	if t.cluster != nil {
+		return t.cluster.reload(ctx, cfg)
+	}
 	built, err := t.buildNotifiers(cfg)
 	if err != nil {
 		return err

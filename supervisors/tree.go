@@ -83,6 +83,20 @@ type Deps struct {
 	// store writer is the only one to write it, and rebuilds it from the
 	// state actor's state when it fails or is damaged.
 	Store storage.Repairable
+	// Published, when set, is the snapshot holder the tree publishes to;
+	// nil makes one. The trees of successive leadership terms of a cluster
+	// share the cluster's (cluster.go).
+	Published *state.Published
+	// StoreFirst, StartupSent (see state.Options) and MaySend (see
+	// notifier.Options) are set by BuildCluster for the tree of each
+	// leadership term.
+	StoreFirst  bool
+	StartupSent *atomic.Bool
+	MaySend     func() bool
+
+	// term marks the tree of a leadership term: the cluster registers the
+	// counters, once per process, and reads them from the current term.
+	term bool
 }
 
 // ProbeFactory builds probers for replicas; tests substitute fakes.
@@ -132,6 +146,9 @@ type Tree struct {
 	// (and logged) once per tree, which lives as long as the process.
 	icmpOnce       sync.Once
 	icmpPrivileged bool
+	// cluster is set on the tree of an instance of a cluster
+	// (BuildCluster): its actors are those of the current leadership term.
+	cluster *clusterUnit
 }
 
 type notifierUnit struct {
@@ -233,8 +250,11 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 		t.store = suture.New("store", t.spec())
 		t.store.Add(t.writer)
 	}
-	t.Published = &state.Published{}
-	opts := state.Options{Subscribers: notes.mailboxes, Delivered: t.delivered}
+	t.Published = deps.Published
+	if t.Published == nil {
+		t.Published = &state.Published{}
+	}
+	opts := state.Options{Subscribers: notes.mailboxes, Delivered: t.delivered, StoreFirst: deps.StoreFirst, StartupSent: deps.StartupSent}
 	if t.writer != nil { // a nil *persist.Writer must stay a nil interface
 		opts.Store, opts.Writer = deps.Store, t.writer
 	}
@@ -245,7 +265,9 @@ func Build(cfg *config.Config, deps Deps) (*Tree, error) {
 	t.Root.Add(t.probes)
 	t.applyServices(cfg, func(probe, node string) []storage.Replica { return restoredFor(restored, probe, node) })
 	t.Root.Add(t.notifiers)
-	t.registerCounters()
+	if !deps.term {
+		t.registerCounters()
+	}
 	t.cfg = cfg
 	if !deps.DisableWeb {
 		t.Web = t.buildWeb(cfg)
@@ -318,7 +340,7 @@ func (t *Tree) planNotifiers(cfg *config.Config, built []providers.Built) notifi
 		u, ok := t.notes[kind]
 		if !ok || u.fp != fp {
 			a := notifier.New(b.Provider, notifier.Options{RemindersOnly: b.RemindersOnly, Backoff: t.deps.NotifierBackoff,
-				Delivered: t.delivered}, t.logger)
+				Delivered: t.delivered, MaySend: t.deps.MaySend}, t.logger)
 			u = &notifierUnit{fp: fp, actor: a}
 		}
 		p.units[kind] = u

@@ -56,6 +56,11 @@ type Options struct {
 	// that the actor is done with: delivered, or skipped (RemindersOnly).
 	// The state actor's Delivered channel.
 	Delivered chan<- messages.NotificationDelivered
+	// MaySend, when set, is asked immediately before every attempt: when
+	// it says no (this instance no longer leads, see package cluster), the
+	// actor drops what it holds without sending it or reporting it
+	// delivered, so that the outbox keeps it for whoever leads now.
+	MaySend func() bool
 }
 
 // Stats are the actor's delivery counters.
@@ -277,6 +282,12 @@ func (a *Actor) done(n messages.Notification) {
 // secrets masked, whatever it builds from them.
 func (a *Actor) attempt(ctx context.Context) (wait time.Duration, again bool) {
 	d := a.current
+	if a.opt.MaySend != nil && !a.opt.MaySend() {
+		a.logger.Warn("notification not sent: this instance no longer leads; the outbox keeps it for the leader",
+			"kind", d.n.Kind.String(), "status", d.n.Status.String(), "id", d.n.ID)
+		a.current, a.next = nil, nil
+		return 0, false
+	}
 	d.attempt++
 	if d.attempt > 1 {
 		a.retried.Add(1)

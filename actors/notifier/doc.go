@@ -43,6 +43,11 @@
 //     again. A resent notification is the same value (same ID, time and
 //     content); the Matrix provider derives its transaction id from that
 //     value, so the homeserver drops such a duplicate.
+//   - With several instances on one database (package cluster), only the
+//     leader's notifier actors send, and each asks Options.MaySend right
+//     before every attempt: an instance whose lease ran out (it was
+//     paused, or lost the database) sends nothing more, and what it held
+//     stays in the outbox for the next leader.
 //   - The startup notification is not kept in the outbox: it is retried
 //     like any other while the process runs, and a process that stops
 //     before delivering it is followed by one that sends its own.

@@ -339,6 +339,8 @@ func (w *Writer) record(r request, moved string, err error) {
 		switch {
 		case errors.Is(err, storage.ErrDamaged):
 			w.found(err)
+		case errors.Is(err, storage.ErrFenced):
+			w.logger.Warn("store write fenced off: this instance no longer leads", "error", err.Error())
 		case r.rebuild:
 			w.logger.Error("store rebuild failed", "error", err.Error())
 		default:

@@ -42,6 +42,12 @@ const DefaultPublishEvery = 100 * time.Millisecond
 // FlushEvery is how often changed replicas are handed to the store writer.
 const FlushEvery = time.Second
 
+// FlushSoon is how soon a Reporter API write is handed to the store
+// writer with StoreFirst (several instances on one database): the other
+// instances show what the store holds, and should show the write within a
+// second.
+const FlushSoon = 100 * time.Millisecond
+
 // finalFlushTimeout bounds how long a stopping actor waits for its last
 // batch to be queued and written (the writer may have older batches to
 // write first).
@@ -94,8 +100,13 @@ type Actor struct {
 	writer       Writer
 	dropped      atomic.Uint64
 	// startupSent survives restarts of Serve: the startup notification goes
-	// out once per process, not once per internal restart.
-	startupSent atomic.Bool
+	// out once per process, not once per internal restart (shared by the
+	// state actors of successive leadership terms, Options.StartupSent).
+	startupSent *atomic.Bool
+	// storeFirst holds notifications until their outbox slots are durable
+	// (Options.StoreFirst); held are those waiting for the next batch.
+	storeFirst bool
+	held       []messages.Notification
 	// idPrefix (random per Actor) and idSeq make notification IDs that no
 	// other notification of this or any other process has.
 	idPrefix string
@@ -126,6 +137,16 @@ type Options struct {
 	// Writer, when set, receives every change to persist; it must write to
 	// the store that Store reads.
 	Writer Writer
+	// StoreFirst hands a notification to the notifiers only once the batch
+	// that puts it in the outbox is durable, instead of at once (with a
+	// Writer only). Several instances on one database need it: a
+	// notification sent by a leader that dies before storing it would be
+	// decided, and sent, again by the next leader.
+	StoreFirst bool
+	// StartupSent, when set, is the flag that says the startup
+	// notification was sent, shared with other actors (one per leadership
+	// term of the process); nil gives the actor its own.
+	StartupSent *atomic.Bool
 }
 
 // New builds the state actor for cfg. Published may be shared with readers
@@ -145,6 +166,9 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 	if opt.Delivered == nil {
 		opt.Delivered = make(chan messages.NotificationDelivered, DeliveredSize)
 	}
+	if opt.StartupSent == nil {
+		opt.StartupSent = &atomic.Bool{}
+	}
 	return &Actor{
 		cfg:          cfg,
 		inbox:        make(chan messages.StateMessage, opt.InboxSize),
@@ -157,6 +181,8 @@ func New(cfg *config.Config, published *Published, logger *slog.Logger, opt Opti
 		store:        opt.Store,
 		writer:       opt.Writer,
 		control:      make(chan *Reconfiguration),
+		startupSent:  opt.StartupSent,
+		storeFirst:   opt.StoreFirst && opt.Writer != nil,
 	}
 }
 
@@ -261,6 +287,7 @@ func (a *Actor) Serve(ctx context.Context) error {
 	}
 	publish(time.Time{}) // a zero lastPublish: the first change is published at once
 	a.link = newStoreLink(a.writer, publish)
+	a.held = nil
 	// The startup notification goes first, then what the outbox kept: the
 	// notifiers deliver a startup notification before anything newer, and
 	// the newer, not the startup one, is what the outbox tracks.
@@ -278,6 +305,10 @@ func (a *Actor) Serve(ctx context.Context) error {
 	publishTimer.Stop()
 	armed := false
 	defer publishTimer.Stop()
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	soonArmed := false
+	defer soon.Stop()
 
 	for {
 		select {
@@ -296,6 +327,10 @@ func (a *Actor) Serve(ctx context.Context) error {
 			a.apply(model, msg, time.Now())
 			if v := visibleReceipt(msg); v != nil {
 				waiting = append(waiting, v)
+				if a.storeFirst && !soonArmed {
+					soon.Reset(FlushSoon)
+					soonArmed = true
+				}
 			}
 		case r := <-a.control:
 			if !a.reconfigure(ctx, model, r, publish) {
@@ -311,6 +346,9 @@ func (a *Actor) Serve(ctx context.Context) error {
 		case <-a.link.stale():
 			a.storeStale(model)
 		case <-flush.C:
+			a.flush(model)
+		case <-soon.C:
+			soonArmed = false
 			a.flush(model)
 		case now := <-histFlush.C:
 			model.FlushHistory(now)
@@ -401,22 +439,33 @@ func (a *Actor) apply(model *Model, msg messages.StateMessage, now time.Time) {
 
 // dispatch names n, puts it in the outbox slot of every notifier (except
 // the startup notification, see Model.Enqueue) and hands it to every
-// notifier mailbox.
+// notifier mailbox: at once, or with StoreFirst once the batch holding
+// its slots is durable (see flush).
 func (a *Actor) dispatch(model *Model, n messages.Notification) {
 	n.ID = a.idPrefix + "-" + strconv.FormatUint(a.idSeq.Add(1), 10)
 	if n.Kind != messages.Startup {
 		model.Enqueue(a.kinds(), n)
 	}
 	a.logger.Info("notification", "kind", n.Kind.String(), "status", n.Status.String(), "replicas", len(n.Replicas), "id", n.ID)
+	if a.storeFirst && n.Kind != messages.Startup && a.link != nil {
+		a.held = append(a.held, n)
+		return
+	}
+	a.send(n)
+}
+
+// send hands n to every notifier mailbox.
+func (a *Actor) send(n messages.Notification) {
 	for _, s := range a.subscribers {
 		a.offer(s.Mailbox, n)
 	}
 }
 
-// handOver gives every notifier what its outbox slot holds.
+// handOver gives every notifier what its outbox slot holds (except, with
+// StoreFirst, a notification not yet durable).
 func (a *Actor) handOver(model *Model, what string) {
 	for _, s := range a.subscribers {
-		if n, ok := model.Undelivered(s.Kind); ok {
+		if n, ok := model.Undelivered(s.Kind); ok && !a.isHeld(n.ID) {
 			a.logger.Info(what, "notifier", s.Kind, "kind", n.Kind.String(), "status", n.Status.String(), "id", n.ID)
 			a.offer(s.Mailbox, n)
 		}
@@ -440,6 +489,16 @@ func (a *Actor) offer(mb chan messages.Notification, n messages.Notification) {
 		default:
 		}
 	}
+}
+
+// isHeld reports whether the notification id waits to be stored.
+func (a *Actor) isHeld(id string) bool {
+	for _, n := range a.held {
+		if n.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // kinds lists the notifier kinds of the subscribers.

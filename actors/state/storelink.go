@@ -42,6 +42,9 @@ const (
 	// last rebuild, of a stopping actor.
 	finalRequest
 	finalRebuildRequest
+	// notifyRequest is a batch that puts held notifications in the outbox
+	// (Options.StoreFirst): they go to the notifiers once it is durable.
+	notifyRequest
 )
 
 // awaited is a request handed to the writer with a reply.
@@ -52,6 +55,8 @@ type awaited struct {
 	msg   messages.StateMessage
 	batch storage.Batch
 	reply chan<- error
+	// notes are the notifications a notifyRequest stores.
+	notes []messages.Notification
 }
 
 // storeLink is the state actor's side of the store writer for one run of
@@ -158,9 +163,18 @@ func (a *Actor) stored(model *Model, err error) {
 		a.commandStored(model, r, err)
 	case rebuildRequest:
 		a.rebuilt(err)
+		if a.storeFirst && (err == nil || isRejected(err)) {
+			// The outbox is durable as the model holds it, held
+			// notifications included.
+			a.handOver(model, "notification handed over once stored")
+		}
+	case notifyRequest:
+		a.notesStored(model, r.notes, err)
 	case finalRequest, finalRebuildRequest:
 		switch {
 		case err == nil || isRejected(err):
+		case errors.Is(err, storage.ErrFenced):
+			a.logger.Warn("last store write fenced off: this instance no longer leads; the leader's store stands", "error", err.Error())
 		case r.kind == finalRebuildRequest:
 			a.logger.Error("last store write failed: the store does not hold the last changes", "error", err.Error())
 		default:
@@ -169,6 +183,21 @@ func (a *Actor) stored(model *Model, err error) {
 		}
 	}
 	a.flush(model)
+}
+
+// notesStored hands the notifications of a durable batch to the
+// notifiers. When the batch failed, the store is rebuilt from the model,
+// outbox included, and the notifications are handed over once that is
+// durable (stored, rebuildRequest).
+func (a *Actor) notesStored(model *Model, notes []messages.Notification, err error) {
+	if err != nil && !isRejected(err) {
+		a.logger.Warn("notifications held back: the store did not take them", "count", len(notes), "error", err.Error())
+		a.needRebuild()
+		return
+	}
+	for _, n := range notes {
+		a.send(n)
+	}
 }
 
 // commandStored applies, publishes and answers a Manager command whose
@@ -275,9 +304,18 @@ func (a *Actor) flush(model *Model) {
 		a.sendRebuild(model, context.Background(), rebuildRequest)
 		return
 	}
-	if model.HasPending() {
-		_ = l.writer.Write(context.Background(), model.TakeBatch(), nil)
+	if !model.HasPending() {
+		return
 	}
+	if len(a.held) > 0 {
+		// The held notifications' slots are pending: this batch stores
+		// them, and its reply releases them.
+		_ = l.writer.Write(context.Background(), model.TakeBatch(), l.results)
+		l.waiting = append(l.waiting, awaited{kind: notifyRequest, notes: a.held})
+		a.held = nil
+		return
+	}
+	_ = l.writer.Write(context.Background(), model.TakeBatch(), nil)
 }
 
 // sendRebuild hands the writer the model's whole state, waiting for room
@@ -289,6 +327,7 @@ func (a *Actor) sendRebuild(model *Model, ctx context.Context, kind requestKind)
 		return false
 	}
 	model.ForgetPending()
+	a.held = nil // in st's outbox: handed over once the rebuild is durable
 	l.rebuild = false
 	l.waiting = append(l.waiting, awaited{kind: kind})
 	return true

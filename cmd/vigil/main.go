@@ -131,7 +131,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		os.Exit(supervisors.ExitFatal)
 	})
 	deps := supervisors.Deps{Logger: logger, Version: Version}
-	if dir := dataDir(o, cfg); dir != "" {
+	build := supervisors.Build
+	if cfg.Storage.DSN != "" {
+		// Several instances share PostgreSQL; the tree opens it (retrying).
+		build = supervisors.BuildCluster
+	} else if dir := dataDir(o, cfg); dir != "" {
 		st, err := storage.Open(filepath.Join(dir, "state.db"), logger)
 		if err != nil {
 			reportFatal(logger, stderr, "cannot open the state store", err)
@@ -143,7 +147,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	} else {
 		logger.Warn("state store disabled ([storage] enabled = false): nothing survives a restart")
 	}
-	tree, err := supervisors.Build(cfg, deps)
+	tree, err := build(cfg, deps)
 	if err != nil {
 		reportConfigError(stderr, o.config, err)
 		return supervisors.ExitConfig
