@@ -119,10 +119,13 @@ func TestMCPGetReport(t *testing.T) {
 			if err != nil {
 				t.Fatalf("list tools: %v", err)
 			}
-			if len(tools.Tools) != 1 {
-				t.Fatalf("%d tools, want 1", len(tools.Tools))
+			if len(tools.Tools) != 2 {
+				t.Fatalf("%d tools, want get_report and get_history", len(tools.Tools))
 			}
 			tool := tools.Tools[0]
+			if tool.Name != "get_report" {
+				tool = tools.Tools[1]
+			}
 			if tool.Name != "get_report" ||
 				tool.Description != "Returns all Vigil Status Page services and nodes and reports their status (healthy, sick, dead)" {
 				t.Fatalf("tool %q: %q", tool.Name, tool.Description)
