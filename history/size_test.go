@@ -14,12 +14,14 @@ import (
 	"github.com/vigil-go/vigil/messages"
 	"github.com/vigil-go/vigil/storage"
 	"github.com/vigil-go/vigil/storage/storagetest"
+	bolt "go.etcd.io/bbolt"
 )
 
 // sizeReport is what a simulated run left in the store.
 type sizeReport struct {
 	subjects          int
 	fileBytes         int64
+	compactBytes      int64 // the same records compacted (pages full, no free pages)
 	records           map[byte]int // by kind (h, d, i, a, m)
 	keyBytes, valueBy map[byte]int
 	flushes, puts     int
@@ -93,6 +95,7 @@ func simulateStore(tb testing.TB, services, nodes, days int) sizeReport {
 	// The store's file is state.db in one of this test's temporary
 	// directories (storagetest does not say which).
 	files, _ := filepath.Glob(filepath.Join(filepath.Dir(tb.TempDir()), "*", "state.db"))
+	files = slices.DeleteFunc(files, func(f string) bool { return strings.Contains(f, "compact") })
 	if len(files) != 1 {
 		tb.Fatalf("store files: %v", files)
 	}
@@ -101,6 +104,7 @@ func simulateStore(tb testing.TB, services, nodes, days int) sizeReport {
 		tb.Fatal(err)
 	}
 	rep.fileBytes = fi.Size()
+	rep.compactBytes = compactedSize(tb, files[0])
 	// And the recorder restarts from it with the same view.
 	end := start.Add(time.Duration(days)*24*time.Hour - time.Millisecond) // the last Flush
 	if d := viewDiff(r.View(end), New(l, loaded.History, end).View(end)); d != "" {
@@ -124,8 +128,44 @@ func (s sizeReport) log(tb testing.TB) {
 		b.WriteString(strings.Join([]string{strconv.Itoa(c), "records,", strconv.Itoa(c / s.subjects), "per subject, key",
 			strconv.Itoa(s.keyBytes[k] / c), "B + value", strconv.Itoa(s.valueBy[k] / c), "B"}, " "))
 	}
-	tb.Logf("%d subjects, %d flushes writing %d records (%d per flush); stored %d records, %d B of keys and values (%d B each), file %d B (%d B per record)%s",
-		s.subjects, s.flushes, s.puts, s.puts/max(s.flushes, 1), total, kv, kv/max(total, 1), s.fileBytes, s.fileBytes/int64(max(total, 1)), b.String())
+	tb.Logf("%d subjects, %d flushes writing %d records (%d per flush); stored %d records, %d B of keys and values (%d B each), file %d B (%d B per record), compacted %d B (%d B per record)%s",
+		s.subjects, s.flushes, s.puts, s.puts/max(s.flushes, 1), total, kv, kv/max(total, 1), s.fileBytes, s.fileBytes/int64(max(total, 1)),
+		s.compactBytes, s.compactBytes/int64(max(total, 1)), b.String())
+}
+
+// compactedSize copies the (idle) store file and compacts the copy with
+// bbolt, which fills every page: the smallest file the same records take.
+func compactedSize(tb testing.TB, path string) int64 {
+	tb.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	src, dst := filepath.Join(dir, "copy.db"), filepath.Join(dir, "compact.db")
+	if err := os.WriteFile(src, raw, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	from, err := bolt.Open(src, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer from.Close()
+	to, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := bolt.Compact(to, from, 64<<20); err != nil {
+		tb.Fatal(err)
+	}
+	if err := to.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // TestStorageSize runs a small fleet (2 services × 5 nodes) for 10 days
