@@ -21,7 +21,7 @@ import (
 type sizeReport struct {
 	subjects          int
 	fileBytes         int64
-	compactBytes      int64 // the same records compacted (pages full, no free pages)
+	compactBytes      int64        // the same records compacted (pages full, no free pages)
 	records           map[byte]int // by kind (h, d, i, a, m)
 	keyBytes, valueBy map[byte]int
 	flushes, puts     int
