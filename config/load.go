@@ -65,9 +65,9 @@ func Decode(data []byte, environ []string, dst any, notifiers ...Notifier) ([]Is
 	var problems Errors
 	for _, i := range d.issues {
 		if i.Warning {
-			warnings = append(warnings, i.Issue)
+			warnings = append(warnings, i)
 		} else {
-			problems = append(problems, i.Issue)
+			problems = append(problems, i)
 		}
 	}
 	if len(problems) > 0 {

@@ -39,12 +39,8 @@ func exampleSecretSource(value string) string {
 // "${${A}}" the reference is the inner ${A}, as for Interpolate.
 func unresolvedRefs(s string) []string {
 	var names []string
-	for _, ref := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(s, -1) {
-		name := ref[1]
-		if i := strings.LastIndex(name, "${"); i >= 0 {
-			name = name[i+2:]
-		}
-		if name != "" && !slices.Contains(names, name) {
+	for _, ref := range regexp.MustCompile(`\$\{(?:[^}]*\$\{)?([^}]*)\}`).FindAllStringSubmatch(s, -1) {
+		if name := ref[1]; name != "" && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}

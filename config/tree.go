@@ -26,64 +26,63 @@ func parseTOML(data []byte) (map[string]any, order, error) {
 		}
 		return nil, nil, Errors{{Message: msg}}
 	}
-	return m, keyOrder(data), nil
-}
-
-// order lists the keys of each table, by the table's path (as joinPath and
-// indexPath write it), in the order they first appear in the document.
-type order map[string][]string
-
-// keyOrder walks a document go-toml has accepted and records its key order.
-func keyOrder(data []byte) order {
-	o, seen, arrays := order{}, map[string]bool{}, map[string]int{}
-	add := func(parent, k string) string {
-		p := joinPath(parent, k)
-		if !seen[p] {
-			seen[p] = true
-			o[parent] = append(o[parent], k)
-		}
-		return p
-	}
-	var keyValue func(p string, e *unstable.Node)
-	var value func(p string, v *unstable.Node)
-	keyValue = func(p string, e *unstable.Node) {
-		for it := e.Key(); it.Next(); {
-			p = add(p, string(it.Node().Data))
-		}
-		value(p, e.Value())
-	}
-	value = func(p string, v *unstable.Node) {
-		i := 0
-		for it := v.Children(); it.Next(); {
-			switch c := it.Node(); {
-			case v.Kind == unstable.InlineTable:
-				keyValue(p, c)
-			case v.Kind == unstable.Array && c.Kind != unstable.Comment:
-				value(indexPath(p, i), c)
-				i++
-			}
-		}
-	}
+	// One pass of go-toml's parser, on a document it has accepted, records
+	// the key order: a table header sets the current table, and inside an
+	// array of tables it names the array's last element.
+	o, arrays, cur := order{}, map[string]int{}, ""
 	var parser unstable.Parser
 	parser.Reset(data)
-	cur := ""
 	for parser.NextExpression() {
 		switch e := parser.Expression(); e.Kind {
 		case unstable.KeyValue:
-			keyValue(cur, e)
+			o.walk(cur, e)
 		case unstable.Table, unstable.ArrayTable:
 			cur = ""
 			for it := e.Key(); it.Next(); {
-				cur = add(cur, string(it.Node().Data))
+				cur = o.add(cur, string(it.Node().Data))
 				if it.IsLast() && e.Kind == unstable.ArrayTable {
 					arrays[cur]++
 				}
-				// Inside an array of tables, a header names its last element.
 				if n := arrays[cur]; n > 0 {
 					cur = indexPath(cur, n-1)
 				}
 			}
 		}
 	}
-	return o
+	return m, o, nil
+}
+
+// order lists the keys of each table, by the table's path (as joinPath and
+// indexPath write it), in the order they first appear in the document.
+type order map[string][]string
+
+// add records the key k of the table at parent, once, and returns its path;
+// every key seen gets an entry, nil while it holds no key.
+func (o order) add(parent, k string) string {
+	p := joinPath(parent, k)
+	if _, seen := o[p]; !seen {
+		o[p] = nil
+		o[parent] = append(o[parent], k)
+	}
+	return p
+}
+
+// walk records the key of a key-value node n at path p, or the keys in the
+// value n, then those of its inline tables, arrays included.
+func (o order) walk(p string, n *unstable.Node) {
+	if n.Kind == unstable.KeyValue {
+		for it := n.Key(); it.Next(); {
+			p = o.add(p, string(it.Node().Data))
+		}
+		n = n.Value()
+	}
+	i := 0
+	for it := n.Children(); it.Next(); {
+		if c := it.Node(); n.Kind == unstable.InlineTable {
+			o.walk(p, c)
+		} else if n.Kind == unstable.Array && c.Kind != unstable.Comment {
+			o.walk(indexPath(p, i), c)
+			i++
+		}
+	}
 }
