@@ -73,8 +73,7 @@ var (
 	textType     = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// isText reports whether values of type t decode from a string through
-// UnmarshalText.
+// isText reports whether values of type t decode through UnmarshalText.
 func isText(t reflect.Type) bool { return reflect.PointerTo(t).Implements(textType) }
 
 // isTable reports whether values of type t decode from a table.
