@@ -151,6 +151,7 @@ func compactedSize(tb testing.TB, path string) int64 {
 		tb.Fatal(err)
 	}
 	defer from.Close()
+	logFill(tb, "store", from)
 	to, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		tb.Fatal(err)
@@ -158,6 +159,7 @@ func compactedSize(tb testing.TB, path string) int64 {
 	if err := bolt.Compact(to, from, 64<<20); err != nil {
 		tb.Fatal(err)
 	}
+	logFill(tb, "compacted", to)
 	if err := to.Close(); err != nil {
 		tb.Fatal(err)
 	}
@@ -166,6 +168,26 @@ func compactedSize(tb testing.TB, path string) int64 {
 		tb.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// logFill logs how full the history bucket's pages are and how many
+// pages of the file are free.
+func logFill(tb testing.TB, name string, db *bolt.DB) {
+	tb.Helper()
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("history"))
+		if b == nil {
+			return nil
+		}
+		st := b.Stats()
+		tb.Logf("%s: history bucket %d leaf pages (%d B, %.0f %% in use), %d branch pages; file %d pages, %d free",
+			name, st.LeafPageN, st.LeafAlloc, 100*float64(st.LeafInuse)/float64(max(st.LeafAlloc, 1)), st.BranchPageN,
+			tx.Size()/int64(db.Info().PageSize), db.Stats().FreePageN)
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // TestStorageSize runs a small fleet (2 services × 5 nodes) for 10 days
