@@ -225,7 +225,7 @@ func TestLocalAgentEndToEnd(t *testing.T) {
 	// and 3 s after it (plus the time to read /metrics).
 	took := time.Since(stopped)
 	t.Logf("replicas dead %s after the agent stopped", took.Round(10*time.Millisecond))
-	if took < 1500*time.Millisecond || took > 4500*time.Millisecond {
+	if took < 1500*time.Millisecond || took > 6*time.Second {
 		t.Errorf("replicas dead %s after the agent stopped, want about 2-3 s (interval + local_delay_dead after the last report)", took)
 	}
 	if st := s.status(); st != "dead" {
