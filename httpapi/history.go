@@ -121,17 +121,22 @@ type uptimeCell struct{ Window, Value string }
 
 // dayBar is one daily bar of a service with its tooltip.
 type dayBar struct {
+	// Tip is the tooltip: the date and one line each for the uptime, the
+	// time down, degraded and without data, and the incidents.
+	Tip string
 	// Class is the bar's colour: s (degraded), d1, d2, d3 (down less than
 	// a minute, less than 30 minutes, longer), n (no data); empty for
 	// healthy (the most common, so the page is smaller without it).
 	Class string
 	Date  string
-	// Lines are the tooltip's lines after the date.
-	Lines []string
+	lines []string
 }
 
 type serviceHistView struct {
 	ID, Label string
+	// Summary is the text equivalent of the bars: the 90-day uptime and
+	// the days that were not healthy.
+	Summary string
 	Uptimes   []uptimeCell
 	Days      []dayBar
 	Budget    *budgetView
@@ -178,6 +183,7 @@ func serviceHistoryView(sh *messages.ServiceHistory) serviceHistView {
 	for _, d := range sh.Days {
 		v.Days = append(v.Days, dayBarOf(d))
 	}
+	v.Summary = daysSummary(sh.Label, sh.Uptime.D90, sh.Days)
 	if sh.Budget != nil {
 		v.Budget = budgetOf(sh.Budget)
 	}
@@ -227,21 +233,83 @@ func dayBarOf(d messages.HistoryDay) dayBar {
 		b.Class = ""
 	}
 	if b.Class == "n" {
-		b.Lines = []string{"No data"}
-		return b
+		b.lines = []string{"No data"}
+	} else {
+		b.lines = append(b.lines, uptimeText(dayUptime(d))+" uptime")
+		if d.Dead > 0 {
+			b.lines = append(b.lines, "Down "+spanWords(d.Dead))
+		}
+		if d.Sick > 0 {
+			b.lines = append(b.lines, "Degraded "+spanWords(d.Sick))
+		}
+		if d.NoData > 0 {
+			b.lines = append(b.lines, "No data "+spanWords(d.NoData))
+		}
+		b.lines = append(b.lines, incidentCount(d.Incidents))
 	}
-	b.Lines = append(b.Lines, uptimeText(dayUptime(d))+" uptime")
-	if d.Dead > 0 {
-		b.Lines = append(b.Lines, "Down "+spanWords(d.Dead))
-	}
-	if d.Sick > 0 {
-		b.Lines = append(b.Lines, "Degraded "+spanWords(d.Sick))
-	}
-	if d.NoData > 0 {
-		b.Lines = append(b.Lines, "No data "+spanWords(d.NoData))
-	}
-	b.Lines = append(b.Lines, incidentCount(d.Incidents))
+	b.Tip = b.Date + "\n" + strings.Join(b.lines, "\n")
 	return b
+}
+
+// summaryDays is how many days down or degraded a row's summary names.
+const summaryDays = 8
+
+// daysSummary is the text equivalent of a row of bars: "Payments, last 90
+// days: 99.83 % uptime; down on 2 days: 30 Nov 13 m, 28 Nov 3 h 5 m;
+// degraded on 1 day: 28 Oct 47 m; no data on 20 days", the days newest
+// first, at most summaryDays of them named.
+func daysSummary(label string, d90 messages.Uptime, days []messages.HistoryDay) string {
+	var down, degraded []string
+	var downDays, degradedDays, noData int
+	named := 0
+	for i := len(days) - 1; i >= 0; i-- {
+		d := days[i]
+		switch dayClass(d) {
+		case "n":
+			noData++
+		case "s":
+			degradedDays++
+			if named < summaryDays {
+				degraded = append(degraded, shortDate(d.Date)+" "+spanWords(d.Sick))
+				named++
+			}
+		case "d1", "d2", "d3":
+			downDays++
+			if named < summaryDays {
+				down = append(down, shortDate(d.Date)+" "+spanWords(d.Dead))
+				named++
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString(label + ", last " + strconv.Itoa(len(days)) + " days: ")
+	if _, ok := d90.Ratio(); ok {
+		b.WriteString(d90.Percent() + " uptime")
+	} else {
+		b.WriteString("no data")
+	}
+	list := func(what string, n int, named []string) {
+		if n == 0 {
+			return
+		}
+		b.WriteString("; " + what + " on " + dayCount(n))
+		if len(named) == 0 {
+			return
+		}
+		b.WriteString(": " + strings.Join(named, ", "))
+		if more := n - len(named); more > 0 {
+			b.WriteString(" and " + strconv.Itoa(more) + " more")
+		}
+	}
+	list("down", downDays, down)
+	list("degraded", degradedDays, degraded)
+	if downDays == 0 && degradedDays == 0 && noData < len(days) {
+		b.WriteString(", no downtime")
+	}
+	if noData > 0 && noData < len(days) {
+		b.WriteString("; no data on " + dayCount(noData))
+	}
+	return b.String()
 }
 
 func incidentCount(n int) string {

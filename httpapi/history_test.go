@@ -45,6 +45,40 @@ func TestDayClassWeighsDeadTime(t *testing.T) {
 	}
 }
 
+func TestDaysSummary(t *testing.T) {
+	day := func(date string, healthy, sick, dead time.Duration) messages.HistoryDay {
+		d, _ := time.Parse(time.DateOnly, date)
+		return messages.HistoryDay{Date: d, Healthy: healthy, Sick: sick, Dead: dead, NoData: 24*time.Hour - healthy - sick - dead}
+	}
+	var many []messages.HistoryDay
+	for i := range 12 {
+		many = append(many, day(fmt.Sprintf("2026-11-%02d", i+1), time.Hour, 0, time.Minute))
+	}
+	for _, tc := range []struct {
+		days []messages.HistoryDay
+		want string
+	}{
+		{[]messages.HistoryDay{day("2026-11-29", 24*time.Hour, 0, 0), day("2026-11-30", time.Hour, 0, 0)},
+			"S, last 2 days: 100.00 % uptime, no downtime"},
+		{[]messages.HistoryDay{day("2026-11-29", 0, 0, 0), day("2026-11-30", 0, 0, 0)}, "S, last 2 days: no data"},
+		{[]messages.HistoryDay{day("2026-11-29", 0, 0, 0), day("2026-11-30", time.Hour, 2*time.Minute, 0)},
+			"S, last 2 days: 100.00 % uptime; degraded on 1 day: 30 Nov 2 m; no data on 1 day"},
+		{many, "S, last 12 days: 98.36 % uptime; down on 12 days: 12 Nov 1 m, 11 Nov 1 m, 10 Nov 1 m, 9 Nov 1 m, " +
+			"8 Nov 1 m, 7 Nov 1 m, 6 Nov 1 m, 5 Nov 1 m and 4 more"},
+		{append(append([]messages.HistoryDay{}, many...), day("2026-11-13", 0, time.Minute, 0)), "S, last 13 days: 98.36 % uptime; " +
+			"down on 12 days: 12 Nov 1 m, 11 Nov 1 m, 10 Nov 1 m, 9 Nov 1 m, 8 Nov 1 m, 7 Nov 1 m, 6 Nov 1 m and 5 more; degraded on 1 day: 13 Nov 1 m"},
+	} {
+		var u messages.Uptime
+		for _, d := range tc.days {
+			u.Observed += d.Healthy + d.Sick + d.Dead
+			u.Dead += d.Dead
+		}
+		if got := daysSummary("S", u, tc.days); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+}
+
 func TestSpanWords(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "0 s", time.Millisecond: "under 1 s", 45 * time.Second: "45 s", time.Minute: "1 m",
@@ -94,15 +128,18 @@ func TestPageShowsHistory(t *testing.T) {
 		// stop for the row of bars.
 		`<span class="pill">Outage</span></div>`+"\n"+`<div class="hist">`+"\n"+
 			`<dl class="uptimes"><div><dt>24 h</dt><dd>98.67 %</dd></div><div><dt>7 d</dt>`,
-		`<ol class="days" tabindex="0" aria-label="Payments: uptime per day, last 90 days"><li><span><b>2 Sep 2026</b>100.00 % uptime<br>No incidents</span></li>`,
+		`<div class="days" tabindex="0" role="group" aria-label="Payments, last 90 days: 99.83 % uptime; `+
+			`down on 4 days: 30 Nov 13 m, 28 Nov 3 h 5 m, 20 Nov 30 s, 10 Nov 12 m 36 s; degraded on 1 day: 28 Oct 47 m">`+
+			`<i data-t="2 Sep 2026`+"\n"+`100.00 % uptime`+"\n"+`No incidents"></i>`,
 		// Weighted colours: 30 s, 12 minutes, 3 hours down; degraded.
-		`<li class="d1"><span><b>20 Nov 2026</b>99.96 % uptime<br>Down 30 s<br>1 incident</span></li>`,
-		`<li class="d2"><span><b>10 Nov 2026</b>99.12 % uptime<br>Down 12 m 36 s<br>1 incident</span></li>`,
-		`<li class="d3"><span><b>28 Nov 2026</b>87.15 % uptime<br>Down 3 h 5 m<br>1 incident</span></li>`,
-		`<li class="s"><span><b>28 Oct 2026</b>100.00 % uptime<br>Degraded 47 m<br>1 incident</span></li>`,
+		`<i class="d1" data-t="20 Nov 2026`+"\n"+`99.96 % uptime`+"\n"+`Down 30 s`+"\n"+`1 incident"></i>`,
+		`<i class="d2" data-t="10 Nov 2026`+"\n"+`99.12 % uptime`+"\n"+`Down 12 m 36 s`+"\n"+`1 incident"></i>`,
+		`<i class="d3" data-t="28 Nov 2026`+"\n"+`87.15 % uptime`+"\n"+`Down 3 h 5 m`+"\n"+`1 incident"></i>`,
+		`<i class="s" data-t="28 Oct 2026`+"\n"+`100.00 % uptime`+"\n"+`Degraded 47 m`+"\n"+`1 incident"></i>`,
 		// Today so far, and a service without data for its first days.
-		`<li class="d2"><span><b>30 Nov 2026</b>98.67 % uptime<br>Down 13 m<br>1 incident</span></li></ol>`,
-		`<li class="n"><span><b>2 Sep 2026</b>No data</span></li>`,
+		`<i class="d2" data-t="30 Nov 2026`+"\n"+`98.67 % uptime`+"\n"+`Down 13 m`+"\n"+`1 incident"></i></div>`,
+		`<i class="n" data-t="2 Sep 2026`+"\n"+`No data"></i>`,
+		`aria-label="Website &amp; API, last 90 days: 99.98 % uptime; down on 2 days: 27 Nov 30 s, 21 Nov 12 m 36 s; degraded on 1 day: 10 Nov 47 m; no data on 20 days"`,
 		`<p class="axis" aria-hidden="true"><span class="far">90 days ago</span><span class="near">30 days ago</span><span>Today</span></p>`,
 		// The error budget of a service with an objective.
 		`<p class="budget out"><svg viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true"><rect width="0" height="1"/></svg>`+
@@ -128,7 +165,7 @@ func TestPageShowsHistory(t *testing.T) {
 		`<p class="more"><a href="/history">Incident history of the last 90 days</a></p>`,
 	)
 	// 90 bars per service; only the past two weeks of incidents.
-	if n := len(regexp.MustCompile(`<li(?: class="(?:s|d1|d2|d3|n)")?><span><b>`).FindAllString(body, -1)); n != 5*90 {
+	if n := len(regexp.MustCompile(`<i(?: class="(?:s|d1|d2|d3|n)")? data-t="`).FindAllString(body, -1)); n != 5*90 {
 		t.Errorf("%d daily bars, want 450", n)
 	}
 	past := body[strings.Index(body, `id="past-incidents"`):]

@@ -90,7 +90,7 @@
     if (el.matches(".days")) {
       return "days\n" + serviceOf(el);
     }
-    if (el.matches(".days > li")) {
+    if (el.matches(".days > i")) {
       return "day\n" + serviceOf(el) + "\n" + Array.prototype.indexOf.call(el.parentNode.children, el);
     }
     return null;
@@ -137,17 +137,25 @@
       window.STATUS_GENERAL = status;
     }
     if (key) {
-      var candidates = nextMain.querySelectorAll(".nodes ol > li, .days, .days > li");
+      var candidates = nextMain.querySelectorAll(".nodes ol > li, .days, .days > i");
       for (var i = 0; i < candidates.length; i++) {
         if (focusKey(candidates[i]) === key) {
-          if (candidates[i].tabIndex < 0) {
-            candidates[i].tabIndex = -1;
+          if (candidates[i].matches(".days > i")) {
+            focusable(candidates[i]);
           }
           candidates[i].focus({ preventScroll: true });
           break;
         }
       }
     }
+  }
+
+  // focusable makes a daily bar focusable (not a tab stop) and names it by
+  // its tooltip, for screen readers.
+  function focusable(bar) {
+    bar.tabIndex = -1;
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", bar.getAttribute("data-t").replace(/\n/g, ", "));
   }
 
   // walkDays moves the focus between the daily bars of a row (see above).
@@ -177,7 +185,7 @@
     event.preventDefault();
     var bar = bars[Math.max(0, Math.min(bars.length - 1, next))];
     if (bar) {
-      bar.tabIndex = -1;
+      focusable(bar);
       bar.focus();
     }
   }
