@@ -137,10 +137,10 @@ type serviceHistView struct {
 	// Summary is the text equivalent of the bars: the 90-day uptime and
 	// the days that were not healthy.
 	Summary string
-	Uptimes   []uptimeCell
-	Days      []dayBar
-	Budget    *budgetView
-	Nodes     []nodeHistView
+	Uptimes []uptimeCell
+	Days    []dayBar
+	Budget  *budgetView
+	Nodes   []nodeHistView
 	// Poll is set when a node is a poll node (the latency column).
 	Poll bool
 }
