@@ -17,7 +17,7 @@ import (
 
 // Recorded history on the status page: per service a row of daily bars,
 // the uptime of the usual windows and the error budget; per node its own
-// bars, uptime and, for poll nodes, a 24-hour latency sparkline; below the
+// bars, uptime and, for poll nodes, a 24-hour median latency sparkline; below the
 // services the incidents of the last two weeks. Its own routes (/history,
 // /status/history, the feeds) are in history_views.go.
 //
@@ -26,11 +26,13 @@ import (
 // are rendered once per HistoryView (historyParts, cached by pointer) and
 // spliced into every rendering of the page as they are.
 //
-// Size: service bars carry their tooltip text (date, uptime, time down and
-// degraded, incidents), which is also what a screen reader reads. Node bars
-// are one small SVG per node: the healthy days are its background, and only
-// the other days are drawn, each with a <title>; a run of days without data
-// is one rectangle. The gaps between days are a CSS mask.
+// Size: a service's bar is one element whose data attribute is its tooltip
+// (date, uptime, time down and degraded, incidents; a healthy day without
+// gaps or incidents only its date, the stylesheet adds the rest), and the
+// row of bars is named by a summary of its days for screen readers. Node
+// bars are one small SVG per node: the healthy days are its background,
+// and only the other days are drawn, each with a <title>; a run of days
+// without data is one rectangle.
 
 // pastIncidentDays is how far back "Past incidents" goes on the page.
 const pastIncidentDays = 14
@@ -122,11 +124,13 @@ type uptimeCell struct{ Window, Value string }
 // dayBar is one daily bar of a service with its tooltip.
 type dayBar struct {
 	// Tip is the tooltip: the date and one line each for the uptime, the
-	// time down, degraded and without data, and the incidents.
+	// time down, degraded and without data, and the incidents. A day fully
+	// observed and healthy (most days) has no class and only its date: the
+	// stylesheet adds "100.00 % uptime" and "No incidents".
 	Tip string
-	// Class is the bar's colour: s (degraded), d1, d2, d3 (down less than
-	// a minute, less than 30 minutes, longer), n (no data); empty for
-	// healthy (the most common, so the page is smaller without it).
+	// Class is the bar's colour: h (healthy), s (degraded), d1, d2, d3
+	// (down less than a minute, less than 30 minutes, longer), n (no
+	// data); empty for a healthy day without gaps or incidents.
 	Class string
 	Date  string
 	lines []string
@@ -229,8 +233,9 @@ func dayClass(d messages.HistoryDay) string {
 
 func dayBarOf(d messages.HistoryDay) dayBar {
 	b := dayBar{Class: dayClass(d), Date: longDate(d.Date)}
-	if b.Class == "h" {
-		b.Class = ""
+	if b.Class == "h" && d.NoData == 0 && d.Incidents == 0 {
+		b.Class, b.Tip = "", b.Date
+		return b
 	}
 	if b.Class == "n" {
 		b.lines = []string{"No data"}
@@ -442,12 +447,11 @@ func dayCount(n int) string {
 	return strconv.Itoa(n) + " days"
 }
 
-// sparkline draws the hourly median latency (and the 95th percentile,
-// fainter) of the last 24 hours, three units an hour in a 69×20 view box
-// (the size the stylesheet gives it), scaled to the highest 95th
-// percentile; hours without data break the lines. It returns
-// the SVG and the median of the last hour with data ("" and "" when no
-// hour has any).
+// sparkline draws the hourly median latency of the last 24 hours, three
+// units an hour in a 69×20 view box (the size the stylesheet gives it),
+// scaled to the highest median; hours without probes break the line. It
+// is decoration (aria-hidden): its text is the median of the last hour
+// with data, which it returns too ("" and "" when no hour has any).
 func sparkline(points []messages.LatencyPoint) (template.HTML, string) {
 	var top time.Duration
 	last := -1
@@ -455,7 +459,7 @@ func sparkline(points []messages.LatencyPoint) (template.HTML, string) {
 		if p.Count == 0 {
 			continue
 		}
-		top = max(top, p.P95, p.P50)
+		top = max(top, p.P50)
 		last = i
 	}
 	if last < 0 {
@@ -464,49 +468,37 @@ func sparkline(points []messages.LatencyPoint) (template.HTML, string) {
 	if top <= 0 {
 		top = 1
 	}
-	// A line is relative, "M0 14l3-1 3 2 …": each hour three units right.
-	line := func(pick func(messages.LatencyPoint) time.Duration) string {
-		var b strings.Builder
-		prev := 0
-		for i, p := range points {
-			if p.Count == 0 {
-				continue
-			}
-			y := 19 - int(pick(p)*18/top)
-			joined := i > 0 && points[i-1].Count > 0
-			next := i+1 < len(points) && points[i+1].Count > 0
-			switch {
-			case joined:
-				if s := b.String(); s[len(s)-1] != 'l' {
-					b.WriteByte(' ')
-				}
-				b.WriteByte('3')
-				if y >= prev {
-					b.WriteByte(' ')
-				}
-				b.WriteString(strconv.Itoa(y - prev))
-			case next:
-				fmt.Fprintf(&b, "M%d %dl", 3*i, y)
-			default:
-				// A lone hour is a dot: a zero-length line with round caps.
-				fmt.Fprintf(&b, "M%d %dh0", 3*i, y)
-			}
-			prev = y
+	// The line is relative, "M0 14l3-1 3 2 …": each hour three units right.
+	var b strings.Builder
+	prev := 0
+	for i, p := range points {
+		if p.Count == 0 {
+			continue
 		}
-		return b.String()
-	}
-	var worst time.Duration
-	for _, p := range points {
-		if p.Count > 0 {
-			worst = max(worst, p.P95)
+		y := 19 - int(p.P50*18/top)
+		joined := i > 0 && points[i-1].Count > 0
+		next := i+1 < len(points) && points[i+1].Count > 0
+		switch {
+		case joined:
+			if s := b.String(); s[len(s)-1] != 'l' {
+				b.WriteByte(' ')
+			}
+			b.WriteByte('3')
+			if y >= prev {
+				b.WriteByte(' ')
+			}
+			b.WriteString(strconv.Itoa(y - prev))
+		case next:
+			fmt.Fprintf(&b, "M%d %dl", 3*i, y)
+		default:
+			// A lone hour is a dot: a zero-length line with round caps.
+			fmt.Fprintf(&b, "M%d %dh0", 3*i, y)
 		}
+		prev = y
 	}
-	median := msText(points[last].P50)
-	label := "Median " + median + " now, 95th percentile up to " + msText(worst)
-	svg := `<svg class="spark" viewBox="0 0 ` + strconv.Itoa(3*max(len(points)-1, 1)) + ` 20" role="img" aria-label="` +
-		template.HTMLEscapeString(label) + `"><path class="p95" d="` + line(func(p messages.LatencyPoint) time.Duration { return p.P95 }) +
-		`"/><path d="` + line(func(p messages.LatencyPoint) time.Duration { return p.P50 }) + `"/></svg>`
-	return template.HTML(svg), median
+	svg := `<svg class="spark" viewBox="0 0 ` + strconv.Itoa(3*max(len(points)-1, 1)) + ` 20" aria-hidden="true"><path d="` +
+		b.String() + `"/></svg>`
+	return template.HTML(svg), msText(points[last].P50)
 }
 
 // msText writes a latency in milliseconds: "120 ms", "3.4 ms", "< 0.1 ms".

@@ -151,11 +151,13 @@
   }
 
   // focusable makes a daily bar focusable (not a tab stop) and names it by
-  // its tooltip, for screen readers.
+  // its tooltip, for screen readers (a bar without a class is a healthy
+  // day whose tooltip the stylesheet completes).
   function focusable(bar) {
+    var tip = bar.getAttribute("data-t") + (bar.className ? "" : "\n100.00 % uptime\nNo incidents");
     bar.tabIndex = -1;
     bar.setAttribute("role", "img");
-    bar.setAttribute("aria-label", bar.getAttribute("data-t").replace(/\n/g, ", "));
+    bar.setAttribute("aria-label", tip.replace(/\n/g, ", "));
   }
 
   // walkDays moves the focus between the daily bars of a row (see above).
