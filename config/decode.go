@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding"
 	"errors"
 	"fmt"
@@ -32,19 +33,12 @@ type decoder struct {
 	skipped   map[string]bool
 	keys      order // the keys of each table of the document, in order
 	notifiers []Notifier
-	issues    []ranked
+	issues    []Issue
 	ok        map[string]bool // paths of the keys that decoded without a problem
 }
 
-// ranked is an issue and the index, among the fields of the table being
-// decoded, of the key it concerns: a table's issues come out in field order.
-type ranked struct {
-	Issue
-	rank int
-}
-
 func (d *decoder) add(path string, warning bool, format string, args ...any) {
-	d.issues = append(d.issues, ranked{Issue: Issue{Path: path, Message: fmt.Sprintf(format, args...), Warning: warning}})
+	d.issues = append(d.issues, Issue{Path: path, Message: fmt.Sprintf(format, args...), Warning: warning})
 }
 
 func (d *decoder) fail(path, format string, args ...any) { d.add(path, false, format, args...) }
@@ -59,20 +53,14 @@ type field struct {
 
 func (f field) has(opt string) bool { return strings.Contains(f.opts+",", ","+opt+",") }
 
-// fieldsOf lists the tagged fields of a struct type; an embedded struct
-// without a tag adds its own.
+// fieldsOf lists the tagged fields of a struct type, those of an embedded
+// struct without a tag included.
 func fieldsOf(t reflect.Type) []field {
 	var out []field
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		tag, ok := sf.Tag.Lookup("toml")
-		if sf.Anonymous && !ok {
-			for _, f := range fieldsOf(sf.Type) {
-				out = append(out, field{append([]int{i}, f.index...), f.key, f.opts, f.def})
-			}
-		} else if ok && tag != "-" && sf.IsExported() {
+	for _, sf := range reflect.VisibleFields(t) {
+		if tag, ok := sf.Tag.Lookup("toml"); ok && tag != "-" && sf.IsExported() {
 			key, opts, _ := strings.Cut(tag, ",")
-			out = append(out, field{[]int{i}, key, "," + opts, sf.Tag.Get("default")})
+			out = append(out, field{sf.Index, key, "," + opts, sf.Tag.Get("default")})
 		}
 	}
 	return out
@@ -85,8 +73,7 @@ var (
 	textType     = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// isText reports whether values of type t decode from a string through
-// UnmarshalText.
+// isText reports whether values of type t decode through UnmarshalText.
 func isText(t reflect.Type) bool { return reflect.PointerTo(t).Implements(textType) }
 
 // isTable reports whether values of type t decode from a table.
@@ -109,21 +96,22 @@ func (d *decoder) setDefaults(v reflect.Value) {
 }
 
 // decodeStruct decodes the table t found at path into the struct v: defaults
-// first, then each field from its key, then the struct's Check method, then
-// a warning for every key no field reads, in document order, naming the
-// closest known key when one is likely meant.
+// first, then each field from its key, then the struct's Check method; the
+// table's issues so far are put in field order. Then comes a warning for
+// every key no field reads, in document order, naming the closest known key
+// when one is likely meant.
 func (d *decoder) decodeStruct(path string, t map[string]any, v reflect.Value) {
 	start := len(d.issues)
 	d.setDefaults(v)
-	fields := fieldsOf(v.Type())
-	var known []string
+	var known []string // the keys of the fields, in field order
 	guard, _ := v.Addr().Interface().(interface{ refuse(key string) string })
-	for i, f := range fields {
-		fv, p, mark := v.FieldByIndex(f.index), joinPath(path, f.key), len(d.issues)
+	for _, f := range fieldsOf(v.Type()) {
+		fv, p := v.FieldByIndex(f.index), joinPath(path, f.key)
 		raw, present := t[f.key]
 		switch {
 		case f.has("notifiers"):
 			known = append(known, d.decodeNotifiers(path, t, fv)...)
+			continue
 		case present && guard != nil && guard.refuse(f.key) != "":
 			d.fail(p, "%s", guard.refuse(f.key))
 		case present:
@@ -133,17 +121,16 @@ func (d *decoder) decodeStruct(path string, t map[string]any, v reflect.Value) {
 		case f.has("required"):
 			d.fail(p, "required key missing")
 		}
-		if f.key != "" {
-			known = append(known, f.key)
-		}
-		for j := mark; j < len(d.issues); j++ {
-			d.issues[j].rank = i
-		}
+		known = append(known, f.key)
 	}
 	if c, ok := v.Addr().Interface().(interface{ Check(*Report) }); ok {
-		c.Check(&Report{d: d, path: path, fields: fields})
+		c.Check(&Report{d: d, path: path})
 	}
-	slices.SortStableFunc(d.issues[start:], func(a, b ranked) int { return a.rank - b.rank })
+	rank := func(i Issue) int { // the field of the key the path goes through
+		rel := strings.TrimPrefix(i.Path, path+".")
+		return slices.Index(known, rel[:strings.IndexAny(rel+"[", ".[")])
+	}
+	slices.SortStableFunc(d.issues[start:], func(a, b Issue) int { return rank(a) - rank(b) })
 	for _, k := range d.keys[path] {
 		if slices.Contains(known, k) {
 			continue
@@ -243,29 +230,28 @@ func want[T any](d *decoder, p string, raw any, what string) (T, bool) {
 // integer decodes an integer: a u64 of the original (int, or a duration in
 // seconds or, with ms, milliseconds), a u16, a u32 or a signed int64.
 func (d *decoder) integer(p string, raw any, v reflect.Value, f field) bool {
-	unit, limit, unsigned := int64(1), int64(math.MaxInt64), v.Kind() != reflect.Int64
+	unit, limit := int64(1), int64(math.MaxInt64)
 	switch {
 	case v.Type() == durationType && f.has("ms"):
-		unit, unsigned = int64(time.Millisecond), true
+		unit = int64(time.Millisecond)
 	case v.Type() == durationType:
-		unit, unsigned = int64(time.Second), true
+		unit = int64(time.Second)
 	case f.has("u16"):
 		limit = math.MaxUint16
 	case v.Kind() == reflect.Uint32:
 		limit = math.MaxUint32
 	}
 	n, isInt := raw.(int64)
-	x, isFloat := raw.(float64)
-	switch limit /= unit; {
+	switch x, isFloat := raw.(float64); {
 	case isFloat:
 		d.fail(p, "must be an integer, not a float (got %v)", x)
 	case !isInt:
 		d.fail(p, "must be an integer (got %s)", typeName(raw))
-	case unsigned && n < 0:
+	case n < 0 && (v.Kind() != reflect.Int64 || unit > 1):
 		d.fail(p, "must be a non-negative integer (got %d)", n)
-	case n > limit:
-		d.fail(p, "out of range: must be at most %d (got %d)", limit, n)
-	case v.Kind() == reflect.Uint32:
+	case n > limit/unit:
+		d.fail(p, "out of range: must be at most %d (got %d)", limit/unit, n)
+	case v.CanUint():
 		v.SetUint(uint64(n))
 		return true
 	default:
@@ -286,9 +272,8 @@ func (d *decoder) text(p, s string, v reflect.Value, f field) bool {
 			err = fmt.Errorf("invalid regular expression: %w", err)
 		}
 	case f.has("url"):
-		var ue *urlError
-		if s, err = normalizeURL(s); f.has("secret") && errors.As(err, &ue) {
-			err = errors.New(ue.redacted())
+		if s, err = normalizeURL(s); f.has("secret") && errors.Unwrap(err) != nil {
+			err = fmt.Errorf("invalid URL (value not shown): %w", errors.Unwrap(err))
 		}
 	}
 	if err != nil {
@@ -327,9 +312,7 @@ func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
 // that is not a table stays zero, so indexes keep matching the file.
 func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
 	arr, ok := want[[]any](d, p, raw, "an array of tables")
-	if ok {
-		v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
-	}
+	v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	for i, e := range arr {
 		if t, isTable := want[map[string]any](d, indexPath(p, i), e, "a table"); isTable {
 			d.decodeStruct(indexPath(p, i), t, v.Index(i))
@@ -342,15 +325,11 @@ func (d *decoder) tables(p string, raw any, v reflect.Value) bool {
 // value is an array of strings is repeated once per value.
 func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 	t, ok := want[map[string]any](d, p, raw, "a table of header names to strings or arrays of strings")
-	if !ok {
-		return false
-	}
 	var out []Header
 	for _, name := range d.keys[p] {
 		hp, val := joinPath(p, name), t[name]
 		values, isArray := val.([]any)
-		_, isString := val.(string)
-		switch {
+		switch _, isString := val.(string); {
 		case !validHeaderName(name):
 			d.fail(hp, "invalid HTTP header name %q", name)
 			continue
@@ -374,32 +353,21 @@ func (d *decoder) headers(p string, raw any, v reflect.Value) bool {
 			}
 		}
 	}
-	v.Set(reflect.ValueOf(out))
-	return true
+	if ok {
+		v.Set(reflect.ValueOf(out))
+	}
+	return ok
 }
 
 // typeName names the TOML type of a value, for messages.
 func typeName(v any) string {
-	switch v := v.(type) {
-	case []any:
-		if len(v) > 0 {
-			if _, ok := v[0].(map[string]any); ok {
-				return "array of tables"
-			}
+	if a, ok := v.([]any); ok && len(a) > 0 {
+		if _, ok := a[0].(map[string]any); ok {
+			return "array of tables"
 		}
-		return "array"
-	case map[string]any:
-		return "table"
-	case string:
-		return "string"
-	case float64:
-		return "float"
-	case bool:
-		return "boolean"
-	case int64:
-		return "integer"
 	}
-	return "date-time"
+	return cmp.Or(map[reflect.Kind]string{reflect.Slice: "array", reflect.Map: "table", reflect.String: "string",
+		reflect.Float64: "float", reflect.Bool: "boolean", reflect.Int64: "integer"}[reflect.TypeOf(v).Kind()], "date-time")
 }
 
 // Report is given to the Check method of a schema struct once its table is
@@ -408,9 +376,8 @@ func typeName(v any) string {
 // that is absent or did not decode, so checks only speak of values the file
 // gave that are otherwise valid.
 type Report struct {
-	d      *decoder
-	path   string
-	fields []field
+	d    *decoder
+	path string
 }
 
 // Warn records a warning at key.
@@ -421,9 +388,7 @@ func (r *Report) Fail(key, format string, args ...any) { r.add(key, false, forma
 
 func (r *Report) add(key string, warning bool, format string, args []any) {
 	if r.ok(key) {
-		name := key[:strings.IndexAny(key+"[", ".[")]
 		r.d.add(r.path+"."+key, warning, format, args...)
-		r.d.issues[len(r.d.issues)-1].rank = slices.IndexFunc(r.fields, func(f field) bool { return f.key == name })
 	}
 }
 
@@ -449,3 +414,52 @@ func joinPath(parent, key string) string {
 
 // indexPath appends an array index to a TOML path: path[i].
 func indexPath(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// suggestKey returns the known key closest to an unknown one, or "" when
+// none is close enough to be a likely typo. Keys are compared without
+// regard to case, with '-' and '_' treated alike, by optimal string
+// alignment distance (Levenshtein plus transposition of two adjacent
+// characters). A key is suggested when its distance is at most 1 for
+// unknown keys of up to 4 characters, 2 up to 8 characters and 3 beyond,
+// and smaller than the length of the shorter key; the closest one wins, ties
+// going to the alphabetically first.
+func suggestKey(unknown string, known []string) string {
+	fold := func(k string) string { return strings.ReplaceAll(strings.ToLower(k), "-", "_") }
+	u := fold(unknown)
+	best, bestDist := "", min(3, (len([]rune(u))+3)/4)+1
+	for _, k := range known {
+		f := fold(k)
+		d := osaDistance(u, f)
+		if k != unknown && d < min(len([]rune(u)), len([]rune(f))) && (d < bestDist || d == bestDist && k < best) {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// osaDistance is the optimal string alignment distance between a and b
+// (counted in runes): insertions, deletions, substitutions and
+// transpositions of adjacent runes each cost 1.
+func osaDistance(sa, sb string) int {
+	a, b := []rune(sa), []rune(sb)
+	// d[i][j] is the distance between the first i runes of a and j of b.
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		for j := range d[i] {
+			if i == 0 || j == 0 {
+				d[i][j] = i + j
+				continue
+			}
+			sub := d[i-1][j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, sub)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}

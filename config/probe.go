@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-go/vigil/messages"
@@ -18,13 +17,19 @@ type Probe struct {
 
 // Check refuses two services with one id.
 func (p *Probe) Check(r *Report) {
+	failRepeatedIDs(r, "service", p.Services, func(s Service) string { return s.ID }, "configuration has duplicate service identifier: %s")
+}
+
+// failRepeatedIDs fails at the id of each table of the array key whose id
+// repeats an earlier valid one; the id is the first argument of format.
+func failRepeatedIDs[T any](r *Report, key string, tables []T, id func(T) string, format string, args ...any) {
 	seen := map[string]bool{}
-	for i, s := range p.Services {
-		if key := "service[" + strconv.Itoa(i) + "].id"; r.ok(key) {
-			if seen[s.ID] {
-				r.Fail(key, "configuration has duplicate service identifier: %s", s.ID)
+	for i, t := range tables {
+		if k := indexPath(key, i) + ".id"; r.ok(k) {
+			if seen[id(t)] {
+				r.Fail(k, format, append([]any{id(t)}, args...)...)
 			}
-			seen[s.ID] = true
+			seen[id(t)] = true
 		}
 	}
 }
@@ -46,15 +51,7 @@ func (s *Service) Check(r *Report) {
 	if !(s.SLO > 0 && s.SLO < 100) {
 		r.Fail("slo", "must be more than 0 and less than 100 (got %v)", s.SLO)
 	}
-	seen := map[string]bool{}
-	for i, n := range s.Nodes {
-		if key := "node[" + strconv.Itoa(i) + "].id"; r.ok(key) {
-			if seen[n.ID] {
-				r.Fail(key, "configuration has duplicate node identifier: %s in service: %s", n.ID, s.ID)
-			}
-			seen[n.ID] = true
-		}
-	}
+	failRepeatedIDs(r, "node", s.Nodes, func(n Node) string { return n.ID }, "configuration has duplicate node identifier: %s in service: %s", s.ID)
 }
 
 // Mode is a node's probe mode.

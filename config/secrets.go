@@ -6,6 +6,49 @@ import (
 	"strings"
 )
 
+// Interpolate performs Vigil's environment substitution on the raw text of
+// a configuration file, comments and scripts included, before parsing (spec
+// §2.1): each ${NAME} is replaced verbatim by the value of NAME in environ
+// (os.Environ format; the last entry of a name wins). $NAME, $$, undefined
+// variables and ${X:-y} (no default-value syntax: it names "X:-y") stay as
+// written. Variables whose name or value contains '$', '{' or '}' are never
+// substituted (the original refuses to start when one exists, spec §11 item
+// 13), so substituted text never holds a reference and one left-to-right
+// scan equals the original's repeated replacement.
+func Interpolate(text []byte, environ []string) []byte {
+	vars, _ := envVars(environ)
+	// A reference whose name holds '$', '{' or '}' names no substitutable
+	// variable, and "$${A}" or "${${A}}" still expand their inner ${A}.
+	return regexp.MustCompile(`\$\{[^${}]*\}`).ReplaceAllFunc(text, func(ref []byte) []byte {
+		if value, ok := vars[string(ref[2:len(ref)-1])]; ok {
+			return []byte(value)
+		}
+		return ref
+	})
+}
+
+// envVars collects the substitutable variables of environ (the last entry
+// of a name wins) and the names that are set but skipped because their name
+// or value contains '$', '{' or '}'.
+func envVars(environ []string) (vars map[string]string, skipped map[string]bool) {
+	vars = make(map[string]string, len(environ))
+	skipped = map[string]bool{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			continue
+		}
+		if strings.ContainsAny(name, "${}") || strings.ContainsAny(value, "${}") {
+			delete(vars, name)
+			skipped[name] = true
+			continue
+		}
+		delete(skipped, name)
+		vars[name] = value
+	}
+	return vars, skipped
+}
+
 // IsExampleSecret reports whether value is a published example secret (see
 // exampleSecretSource): a secret key holding one already has a warning.
 func IsExampleSecret(value string) bool { return exampleSecretSource(value) != "" }
@@ -39,12 +82,8 @@ func exampleSecretSource(value string) string {
 // "${${A}}" the reference is the inner ${A}, as for Interpolate.
 func unresolvedRefs(s string) []string {
 	var names []string
-	for _, ref := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(s, -1) {
-		name := ref[1]
-		if i := strings.LastIndex(name, "${"); i >= 0 {
-			name = name[i+2:]
-		}
-		if name != "" && !slices.Contains(names, name) {
+	for _, ref := range regexp.MustCompile(`\$\{(?:[^}]*\$\{)?([^}]*)\}`).FindAllStringSubmatch(s, -1) {
+		if name := ref[1]; name != "" && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}

@@ -30,71 +30,43 @@ func parseURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil && strings.Contains(err.Error(), "invalid URL escape") {
-		// WHATWG keeps a '%' that starts no escape as it is; Go refuses
-		// it. Escape such a '%' so the URL means the same and loads.
-		u, err = url.Parse(escapeStrayPercent(s))
+		// WHATWG keeps a '%' that starts no escape as it is; Go refuses it.
+		// Escape such a '%' so the URL means the same and loads.
+		u, err = url.Parse(regexp.MustCompile(`%([0-9a-fA-F]{2})?`).ReplaceAllStringFunc(s, func(m string) string {
+			if m == "%" {
+				return "%25"
+			}
+			return m
+		}))
 	}
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, &urlError{raw: raw, reason: err.Error()}
+	// The value is quoted without its password or query values; the reason
+	// is wrapped, for secrets, whose value is never shown.
+	invalid := func(reason string) (*url.URL, error) {
+		return nil, fmt.Errorf("invalid URL %q: %w", messages.RedactURL(raw), errors.New(reason))
 	}
-	if u.Scheme == "" {
-		return nil, &urlError{raw: raw, reason: "not absolute (a scheme such as https:// is required)"}
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		return invalid(ue.Err.Error())
+	} else if err != nil {
+		return invalid(err.Error())
+	}
+	switch port, _ := strconv.Atoi(u.Port()); {
+	case u.Scheme == "":
+		return invalid("not absolute (a scheme such as https:// is required)")
+	case port > 65535:
+		return invalid(fmt.Sprintf("invalid port %q", u.Port()))
+	}
+	defaultPort, special := specialDefaultPorts[strings.ToLower(u.Scheme)]
+	if special && (u.Opaque != "" || u.Hostname() == "") {
+		return invalid("missing host")
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return nil, &urlError{raw: raw, reason: fmt.Sprintf("invalid port %q", port)}
+	if special {
+		u.Host = strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(u.Host), ":"+defaultPort), ":")
+		if u.Path == "" {
+			u.Path, u.RawPath = "/", ""
 		}
-	}
-	defaultPort, special := specialDefaultPorts[u.Scheme]
-	if !special {
-		return u, nil
-	}
-	if u.Opaque != "" || u.Hostname() == "" {
-		return nil, &urlError{raw: raw, reason: "missing host"}
-	}
-	host := strings.ToLower(u.Hostname())
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port := u.Port(); port != "" && port != defaultPort {
-		host += ":" + port
-	}
-	u.Host = host
-	if u.Path == "" {
-		u.Path = "/"
-		u.RawPath = ""
 	}
 	return u, nil
-}
-
-// urlError is an invalid URL value and the reason.
-type urlError struct {
-	raw, reason string
-}
-
-// Error quotes the value without its password or query values: invalid
-// URL "x": reason.
-func (e *urlError) Error() string {
-	return fmt.Sprintf("invalid URL %q: %s", messages.RedactURL(e.raw), e.reason)
-}
-
-// redacted words the error without the value, for secret keys.
-func (e *urlError) redacted() string { return "invalid URL (value not shown): " + e.reason }
-
-// escapeStrayPercent replaces every '%' that is not followed by two
-// hexadecimal digits with "%25".
-func escapeStrayPercent(s string) string {
-	return regexp.MustCompile(`%([0-9a-fA-F]{2})?`).ReplaceAllStringFunc(s, func(m string) string {
-		if m == "%" {
-			return "%25"
-		}
-		return m
-	})
 }
 
 // normalizeURL returns the normalised serialisation of a URL-typed value

@@ -574,6 +574,33 @@ id = "icmp"
 label = "Loopback ping"
 mode = "poll"
 replicas = ["icmp://127.0.0.1"]
+
+[[probe.service.node]]
+id = "site"
+label = "Private site"
+mode = "local"
+`
+
+// imageAgentConfig is a Vigil Local file for the agent run of the image:
+// it reports one script replica to the server container (%s is its URL).
+const imageAgentConfig = `
+[server]
+log_level = "info"
+
+[report]
+endpoint = "%s"
+token = "${VIGIL_REPORTER_TOKEN}"
+
+[metrics]
+interval = 2
+
+[[probe.service]]
+id = "container"
+
+[[probe.service.node]]
+id = "site"
+mode = "script"
+scripts = ["exit 0"]
 `
 
 // announcement is an item of GET /manager/announcements.
@@ -606,8 +633,9 @@ type imageContainer struct {
 // script node is healthy and the failing one dead, ICMP works unprivileged,
 // the server is process 1 and runs as vigil (65532), `docker stop` ends it
 // with exit code 0, and an announcement posted through the Manager API is
-// still there in a new container on the same volume. The image is under
-// 30 MB.
+// still there in a new container on the same volume. The same image runs
+// the Vigil Local agent (`vigil local`), whose report reaches the server.
+// The image is under 30 MB.
 func TestImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the container image")
@@ -621,7 +649,7 @@ func TestImage(t *testing.T) {
 	}
 	id := fmt.Sprintf("vigil-test-%d-%s", os.Getpid(), hex.EncodeToString(suffix))
 	image, volume := id+":image", id+"-data"
-	names := []string{id + "-1", id + "-2"}
+	names := []string{id + "-1", id + "-2", id + "-agent"}
 	// Cleanups run last-in first-out: containers, then the volume, then
 	// the image.
 	t.Cleanup(func() {
@@ -768,6 +796,35 @@ func TestImage(t *testing.T) {
 	if got := replicas["Script"]; !slices.Equal(got, []string{"healthy", "healthy"}) {
 		t.Errorf("script replicas %v, want both healthy", got)
 	}
+
+	// The agent from the same image, on the host's network so that it
+	// reaches the server's published port.
+	agentCfg := filepath.Join(t.TempDir(), "vigil-local.cfg")
+	if err := os.WriteFile(agentCfg, []byte(fmt.Sprintf(imageAgentConfig, c.base)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(agentCfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agent := imageContainer{name: names[2]}
+	mustDocker(t, slices.Concat([]string{"run", "--detach", "--name", agent.name, "--network", "host",
+		"-v", agentCfg + ":/etc/vigil-local.cfg:ro"}, env, []string{image, "local", "-c", "/etc/vigil-local.cfg"})...)
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		_, body := httpGet(c.base+"/status/report", "")
+		var r report
+		if json.Unmarshal([]byte(body), &r) != nil {
+			return false
+		}
+		for _, p := range r.Probes {
+			for _, n := range p.Nodes {
+				if n.Name == "Private site" {
+					return n.Status == "healthy" && slices.Equal(n.Replicas, []string{"healthy"})
+				}
+			}
+		}
+		return false
+	}, "the agent's report did not reach the server (its local node has no healthy replica)")
+	stop(agent)
 
 	// Who runs: the server is process 1 of the container, as vigil.
 	status := mustDocker(t, "exec", c.name, "cat", "/proc/1/status")

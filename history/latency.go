@@ -44,8 +44,8 @@ func binBounds(i int) (lo, hi uint32) {
 
 // hist is the histogram of one open hour or day.
 type hist struct {
-	bins            [nBins]uint32
 	count, min, max uint32 // min and max in µs; 0 while count is 0
+	bins            [nBins]uint32
 }
 
 // latSum is the summary of one hour or day; all zero without latencies.
@@ -105,12 +105,12 @@ func (h *hist) summary() latSum {
 // points), and the summary of the day before (until its record is
 // written).
 type latency struct {
-	hh, dh    hist
 	hour, day int32 // of hh and dh
-	hours     [latHours]latSum
+	hh, dh    hist
 	hoursTop  int32 // newest hour in hours; slots older than hoursTop−23 are stale
 	prevDay   int32
 	prevSum   latSum
+	hours     [latHours]latSum
 }
 
 const latHours = 24

@@ -196,3 +196,19 @@ func TestRestartFromBolt(t *testing.T) {
 		t.Fatalf("restored %d incidents and %d announcements", len(got.Incidents), len(got.Announcements))
 	}
 }
+
+// TestRecordsRebuildTheView: Records is everything a store rebuilt from
+// memory needs, and afterwards Flush returns only later changes.
+func TestRecordsRebuildTheView(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	l := webLayout()
+	g := newRig(t, l, t0)
+	now := churn(rng, l, t0, 600, []*rig{g}) // about 4 days, flushed now and then
+	recs := g.r.Records(now)
+	if d := viewDiff(g.r.View(now), New(l, recs, now).View(now)); d != "" {
+		t.Fatalf("view from Records differs: %s", d)
+	}
+	if puts, prune := g.r.Flush(now.Add(time.Second)); len(puts) != 1 || puts[0].Key != keyMeta || prune != nil {
+		t.Errorf("Flush after Records: %d puts (%v), prune %v", len(puts), puts, prune)
+	}
+}

@@ -2,6 +2,7 @@ package history
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/vigil-go/vigil/messages"
 )
@@ -74,9 +75,12 @@ func (b bucket) observed() uint64 { return uint64(b.healthy) + uint64(b.sick) + 
 // status, and since when that status has not been accounted yet. The time
 // from since to now is added to the buckets lazily (settle): when the
 // status changes, and at the first Flush of every hour.
+//
+// The small fields come first: the hot paths (Node, Latency) touch only
+// them, next to the node's own fields.
 type series struct {
-	hours [ringHours]bucket
-	days  [ringDays]bucket
+	since int64 // ms
+	cur   state
 	// hourTop and dayTop are the newest hour and day in the rings; the
 	// slots of older ones than hourTop−167 (dayTop−89) are stale.
 	hourTop, dayTop int32
@@ -84,8 +88,8 @@ type series struct {
 	// (lo > hi: none).
 	dirtyHourLo, dirtyHourHi int32
 	dirtyDayLo, dirtyDayHi   int32
-	since                    int64 // ms
-	cur                      state
+	hours                    [ringHours]bucket
+	days                     [ringDays]bucket
 }
 
 func (s *series) clean() {
@@ -201,3 +205,9 @@ func forPieces(from, to, unit int64, keep int32, fn func(u int32, ms uint32)) {
 		from = end
 	}
 }
+
+// Sizes of the per-subject state, for the memory report in the tests.
+const (
+	sizeofSeries  = int(unsafe.Sizeof(series{}))
+	sizeofLatency = int(unsafe.Sizeof(latency{}))
+)

@@ -18,8 +18,14 @@ const budgetWindow = 30 * 24 * time.Hour
 func (r *Recorder) View(now time.Time) *messages.HistoryView {
 	r.changed = false
 	t := msOf(now)
-	v := viewer{t: t, curH: hourOf(t), today: dayOf(t)}
+	v := &viewer{t: t, curH: hourOf(t), today: dayOf(t)}
 	v.firstDay = v.today - ringDays + 1
+	for i := range v.dates {
+		v.dates[i] = time.UnixMilli(int64(v.firstDay+int32(i)) * dayMs).UTC()
+	}
+	for i := range v.hours {
+		v.hours[i] = time.UnixMilli(int64(v.curH-latHours+1+int32(i)) * hourMs).UTC()
+	}
 	from := int64(v.firstDay) * dayMs
 
 	out := &messages.HistoryView{Built: time.UnixMilli(t).UTC(), Services: make([]messages.ServiceHistory, 0, len(r.services))}
@@ -91,6 +97,8 @@ func (r *Recorder) View(now time.Time) *messages.HistoryView {
 type viewer struct {
 	t                     int64
 	curH, today, firstDay int32
+	dates                 [ringDays]time.Time // of the daily bars
+	hours                 [latHours]time.Time // of the latency points
 }
 
 // countDays counts inc in every day of the view it was open during.
@@ -136,7 +144,7 @@ func (v *viewer) series(s *series, incidents []int) messages.HistorySeries {
 		start := int64(v.firstDay+int32(i)) * dayMs
 		elapsed := min(v.t-start, dayMs)
 		out.Days[i] = messages.HistoryDay{
-			Date:      time.UnixMilli(start).UTC(),
+			Date:      v.dates[i],
 			Healthy:   msDur(int64(b.healthy)),
 			Sick:      msDur(int64(b.sick)),
 			Dead:      msDur(int64(b.dead)),
@@ -167,7 +175,7 @@ func (v *viewer) latency(l *latency) []messages.LatencyPoint {
 	for i := range out {
 		h := v.curH - latHours + 1 + int32(i)
 		s := l.hourSum(h)
-		out[i] = messages.LatencyPoint{Start: time.UnixMilli(int64(h) * hourMs).UTC(), Count: uint64(s.count),
+		out[i] = messages.LatencyPoint{Start: v.hours[i], Count: uint64(s.count),
 			P50: usDur(s.p50), P95: usDur(s.p95), Max: usDur(s.max)}
 	}
 	return out

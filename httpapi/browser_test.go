@@ -79,13 +79,23 @@ func chromium(t *testing.T, args ...string) []byte {
 }
 
 // browserHooks is custom_html for the tests: on load, "#tip" in the URL
-// focuses the first replica of a failing node (its tooltip opens), "open"
-// opens every fold, "measure" writes the page's widths and where the first
+// focuses the first replica of a failing node (its tooltip opens), "day"
+// focuses the longest outage's daily bar of the first service with one
+// (its tooltip opens), "row" the first row of daily bars, "keys" presses
+// End then the left arrow there (the refresh script's keys), "open" opens
+// every fold, "measure" writes the page's widths and where the first
 // failing node ends into #measure, and "watch" keeps the focused replica's
 // node and number in <html data-focus> (to see focus survive a refresh).
 const browserHooks = `<script>addEventListener("load", function () {
   var h = location.hash, d = document.documentElement;
   if (h.indexOf("tip") >= 0) { var r = document.querySelector(".nodes > li.dead ol > li, .nodes > li.sick ol > li"); if (r) { r.focus(); } }
+  if (h.indexOf("day") >= 0) { var b = document.querySelector(".days > i.d3"); if (b) { b.tabIndex = -1; b.focus(); } }
+  if (h.indexOf("row") >= 0 || h.indexOf("keys") >= 0) { var row = document.querySelector(".days"); if (row) { row.focus(); } }
+  if (h.indexOf("keys") >= 0) {
+    ["End", "ArrowLeft"].forEach(function (k) { document.activeElement.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true })); });
+    var a = document.activeElement;
+    d.setAttribute("data-day", a.matches(".days > i") ? a.getAttribute("aria-label") : a.tagName);
+  }
   if (h.indexOf("open") >= 0) { document.querySelectorAll("details").forEach(function (x) { x.open = true; }); }
   if (h.indexOf("measure") >= 0) {
     var f = document.querySelector(".nodes > li.dead, .nodes > li.sick"), p = document.createElement("p");
@@ -134,10 +144,10 @@ func (r *statusRecorder) WriteHeader(code int) { r.code = code; r.ResponseWriter
 
 // startBrowserRig serves the incident page (incidentSnapshot) branded with
 // the embedded logo and icon, or with a logo that answers 404 when
-// brokenLogo is set. Its next snapshot keeps the general status and moves
-// one node of the large service from degraded to healthy and another one
-// the other way.
-func startBrowserRig(t *testing.T, brokenLogo bool) *browserRig {
+// brokenLogo is set; with history, a recorded history too (historyFor).
+// Its next snapshot keeps the general status and moves one node of the
+// large service from degraded to healthy and another one the other way.
+func startBrowserRig(t *testing.T, brokenLogo, history bool) *browserRig {
 	t.Helper()
 	b := testBranding()
 	b.PageTitle, b.CompanyName = "Example Status", "Example Ltd"
@@ -152,6 +162,10 @@ func startBrowserRig(t *testing.T, brokenLogo bool) *browserRig {
 	rig := &browserRig{holder: newSwapSnapshots(incidentSnapshot(first))}
 	rig.next = incidentSnapshot(first.Add(20 * time.Second))
 	rig.next.Generation++
+	if history {
+		hist := historyFor(rig.holder.p.Load(), first)
+		rig.holder.p.Load().History, rig.next.History = hist, hist
+	}
 	for _, n := range rig.next.Probes[2].Nodes {
 		switch n.Label {
 		case "Frankfurt":
@@ -225,7 +239,7 @@ func screenshotDir(t *testing.T) string {
 
 func TestBrowserStatusPage(t *testing.T) {
 	needChromium(t)
-	rig := startBrowserRig(t, false)
+	rig := startBrowserRig(t, false, false)
 
 	// 1. The page as loaded: hooks for the refresh script, the banner
 	// naming the affected services, affected services first, failing nodes
@@ -340,7 +354,7 @@ func TestBrowserStatusPage(t *testing.T) {
 // company name.
 func TestBrowserLogoFallback(t *testing.T) {
 	needChromium(t)
-	rig := startBrowserRig(t, true)
+	rig := startBrowserRig(t, true, false)
 	dom := string(chromium(t, "--window-size=1280,800", "--virtual-time-budget=3000", "--dump-dom", rig.url+"/"))
 	if !strings.Contains(dom, `<a class="brand no-logo" href="/">`) ||
 		!strings.Contains(dom, `<span class="brand-name">Example Ltd</span>`) {
@@ -379,4 +393,64 @@ func checkPNG(t *testing.T, file string, width, height int) {
 	if err != nil || cfg.Width != width || cfg.Height != height {
 		t.Fatalf("screenshot %s: %v, %dx%d want %dx%d", file, err, cfg.Width, cfg.Height, width, height)
 	}
+}
+
+// TestBrowserHistory looks at the page with a recorded history: daily bars
+// with their tooltips on focus, the keyboard walk between days, the nodes'
+// history unfolded, a phone without sideways scrolling, dark mode, and the
+// incident history page; it writes screenshots of each.
+func TestBrowserHistory(t *testing.T) {
+	needChromium(t)
+	rig := startBrowserRig(t, false, true)
+
+	dom := string(chromium(t, "--window-size=1280,800", "--virtual-time-budget=3000", "--dump-dom", rig.url+"/#keys"))
+	for _, want := range []string{
+		`<div class="days" tabindex="0" role="group" aria-label="Payments, last 90 days: `,
+		`<section class="card past" aria-labelledby="past-incidents">`,
+		`<details class="node-hist"><summary>Uptime by node</summary>`,
+		`<link rel="alternate" type="application/atom+xml"`,
+		// End, then the left arrow: the day before today has the focus,
+		// named by its tooltip.
+		`data-day="3 Jul 2025, `,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %q", want)
+		}
+	}
+	if n := count(dom, "<div class=\"days\""); n != 5 {
+		t.Errorf("%d rows of daily bars, want 5", n)
+	}
+
+	// A phone: 30 days a row, no sideways scrolling, also with the nodes'
+	// history open.
+	frame := string(chromium(t, "--window-size=500,1000", "--virtual-time-budget=3000", "--dump-dom", rig.url+"/__phone"))
+	m := regexp.MustCompile(`scrollWidth=(\d+) clientWidth=(\d+)`).FindStringSubmatch(frame)
+	if m == nil || m[1] != m[2] || m[2] != "390" {
+		t.Fatalf("phone layout: %v\n%s", m, frame)
+	}
+
+	dir := screenshotDir(t)
+	dark := "--force-dark-mode"
+	for _, shot := range []struct {
+		name          string
+		width, height int
+		args          []string
+	}{
+		{"history-desktop-light.png", 1280, 1400, []string{rig.url + "/"}},
+		{"history-desktop-dark.png", 1280, 1400, []string{dark, rig.url + "/"}},
+		{"history-desktop-tooltip.png", 1280, 1000, []string{rig.url + "/#day"}},
+		{"history-desktop-nodes.png", 1280, 2400, []string{rig.url + "/#open"}},
+		{"history-phone-light.png", 390, 1600, []string{rig.url + "/"}},
+		{"history-phone-dark.png", 390, 1600, []string{dark, rig.url + "/#open"}},
+		{"history-phone-tooltip.png", 390, 1000, []string{rig.url + "/#day"}},
+		{"history-page-light.png", 1280, 1200, []string{rig.url + "/history"}},
+		{"history-page-phone-dark.png", 390, 1200, []string{dark, rig.url + "/history"}},
+	} {
+		file := filepath.Join(dir, shot.name)
+		args := append([]string{fmt.Sprintf("--window-size=%d,%d", shot.width, shot.height),
+			"--virtual-time-budget=3000", "--screenshot=" + file}, shot.args...)
+		chromium(t, args...)
+		checkPNG(t, file, shot.width, shot.height)
+	}
+	t.Logf("screenshots in %s", dir)
 }

@@ -23,7 +23,9 @@ import (
 )
 
 // The Lighthouse test audits the status page during an incident (dead and
-// sick nodes, a node without data, an announcement) with the npm
+// sick nodes, a node without data, an announcement) with 90 days of
+// recorded history (daily bars, error budgets, the nodes' history, past
+// incidents; historyFor), and the incident history page, with the npm
 // "lighthouse" package driving the system Chromium, in the mobile form
 // factor, once in light and once in dark mode. Every category must score
 // 100; the failing audits are printed otherwise.
@@ -210,8 +212,8 @@ func (r *lighthouseReport) failures(c string) []string {
 	return out
 }
 
-// lighthouseServer serves the incident page on a loopback port, branded
-// like the bundled config.cfg: logo and icon are the embedded brand files,
+// lighthouseServer serves the incident page with its history on a
+// loopback port, branded like the bundled config.cfg: logo and icon are the embedded brand files,
 // addressed by absolute URLs as a configuration must write them.
 func lighthouseServer(t *testing.T) string {
 	t.Helper()
@@ -226,7 +228,8 @@ func lighthouseServer(t *testing.T) string {
 		LogoColor: "#1d4ed8", LogoURL: base + "/assets/images/brand/logo.svg",
 		WebsiteURL: "https://example.com/", SupportURL: "mailto:support@example.com",
 	}
-	srv := New(Options{Addr: ln.Addr().String(), Snapshots: fixedSnapshots{incidentSnapshot(time.Now().UTC())},
+	now := time.Now().UTC()
+	srv := New(Options{Addr: ln.Addr().String(), Snapshots: fixedSnapshots{withHistory(incidentSnapshot(now), now)},
 		Branding: b, Version: "test", Page: Page{Title: b.PageTitle, URL: b.PageURL},
 		Logger: slog.New(slog.DiscardHandler)})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
@@ -244,12 +247,14 @@ const lighthouseRuns = 3
 
 func TestLighthouseIncidentPage(t *testing.T) {
 	node, cli := needLighthouse(t)
-	url := lighthouseServer(t)
+	base := lighthouseServer(t)
 	dir := screenshotDir(t)
-	for _, mode := range []struct{ name, flags string }{
-		{"light", ""},
-		{"dark", "--force-dark-mode"},
+	for _, mode := range []struct{ name, flags, path string }{
+		{"light", "", ""},
+		{"dark", "--force-dark-mode", ""},
+		{"history", "", "history"},
 	} {
+		url := base + mode.path
 		t.Run(mode.name, func(t *testing.T) {
 			var rep *lighthouseReport
 			best := 0

@@ -14,8 +14,9 @@ import (
 	"github.com/vigil-go/vigil/messages"
 )
 
-// MCP endpoint (spec §7.7): Streamable HTTP, one read-only tool returning
-// the /status/report structure. server.mcp_server turns it on and off, also
+// MCP endpoint (spec §7.7): Streamable HTTP, two read-only tools:
+// get_report returns the /status/report structure, get_history the
+// /status/history one. server.mcp_server turns it on and off, also
 // on a reload.
 //
 // The endpoint is stateless: it hands out no Mcp-Session-Id, and each POST
@@ -36,12 +37,17 @@ const (
 	// removed by the path normalisation before routing).
 	MCPPath = "/mcp/probes"
 
-	// MCPToolName is the one tool the server offers.
+	// MCPToolName is the tool that returns the current report.
 	MCPToolName = "get_report"
+	// MCPHistoryToolName is the tool that returns the recorded history.
+	MCPHistoryToolName = "get_history"
 
-	mcpServerName      = "vigil"
-	mcpInstructions    = "Vigil MCP Server. Use this server to get the status report of all Vigil Status Page services and nodes."
-	mcpToolDescription = "Returns all Vigil Status Page services and nodes and reports their status (healthy, sick, dead)"
+	mcpServerName         = "vigil"
+	mcpInstructions       = "Vigil MCP Server. Use this server to get the status report of all Vigil Status Page services and nodes."
+	mcpToolDescription    = "Returns all Vigil Status Page services and nodes and reports their status (healthy, sick, dead)"
+	mcpHistoryDescription = "Returns the recorded history of the last 90 days, as GET /status/history does: uptime ratios " +
+		"(24h, 7d, 30d, 90d) and daily figures per service and node, incidents, error budgets, announcements. " +
+		"Optionally only one service (argument service: its id)."
 
 	// mcpRealm is announced on a refused MCP request.
 	mcpRealm = `Bearer realm="mcp"`
@@ -74,7 +80,7 @@ func (s *Server) serveMCP(c *echo.Context) error {
 	return gated(c, site.mcp, site.mcpAuth, mcpRealm, s.mcp)
 }
 
-// newMCPServer builds the MCP server: tools capability only, one tool.
+// newMCPServer builds the MCP server: tools capability only, two tools.
 func (s *Server) newMCPServer() *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: mcpServerName, Version: s.version}, &mcp.ServerOptions{
 		Instructions: mcpInstructions,
@@ -90,8 +96,44 @@ func (s *Server) newMCPServer() *mcp.Server {
 		InputSchema:  &jsonschema.Schema{Type: "object"},
 		OutputSchema: reportSchema,
 	}, s.getReportTool)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:         MCPHistoryToolName,
+		Description:  mcpHistoryDescription,
+		InputSchema:  historyInputSchema,
+		OutputSchema: historySchema,
+	}, s.getHistoryTool)
 	return srv
 }
+
+// HistoryToolInput is the argument of get_history.
+type HistoryToolInput struct {
+	// Service, when set, keeps only the service of that id.
+	Service string `json:"service,omitempty"`
+}
+
+// getHistoryTool answers get_history from the latest published snapshot,
+// as /status/history does (one service only when asked). An unknown
+// service is a tool error.
+func (s *Server) getHistoryTool(_ context.Context, _ *mcp.CallToolRequest, in HistoryToolInput) (*mcp.CallToolResult, HistoryReport, error) {
+	report, ok := BuildHistoryReport(s.snapshots.Latest().History, s.site.Load().page, in.Service)
+	if !ok {
+		return nil, HistoryReport{}, fmt.Errorf("no service %q", in.Service)
+	}
+	text, err := json.Marshal(report)
+	if err != nil {
+		return nil, HistoryReport{}, fmt.Errorf("encoding history: %w", err)
+	}
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(text)}}}, report, nil
+}
+
+// historyInputSchema: an object with an optional service id.
+var historyInputSchema = &jsonschema.Schema{Type: "object", Properties: map[string]*jsonschema.Schema{
+	"service": {Type: "string", Description: "The id of one service; all services when omitted."},
+}}
+
+// historySchema is get_history's output schema, inferred from
+// HistoryReport like reportSchema.
+var historySchema = mustSchema[HistoryReport]()
 
 // getReportTool answers get_report from the latest published snapshot; it
 // never waits on an actor. The SDK puts the report in structuredContent
@@ -111,17 +153,17 @@ func (s *Server) getReportTool(_ context.Context, _ *mcp.CallToolRequest, _ stru
 // would describe messages.Status as an integer (its Go kind), while it
 // marshals as a string, so it is given explicitly; slices, never nil in a
 // report, are plain arrays rather than the inferred ["null","array"].
-var reportSchema = mustReportSchema()
+var reportSchema = mustSchema[Report]()
 
-func mustReportSchema() *jsonschema.Schema {
+func mustSchema[T any]() *jsonschema.Schema {
 	status := &jsonschema.Schema{Type: "string", Enum: []any{
 		messages.Healthy.String(), messages.Sick.String(), messages.Dead.String(),
 	}}
-	sch, err := jsonschema.For[Report](&jsonschema.ForOptions{
+	sch, err := jsonschema.For[T](&jsonschema.ForOptions{
 		TypeSchemas: map[reflect.Type]*jsonschema.Schema{reflect.TypeFor[messages.Status](): status},
 	})
 	if err != nil {
-		panic(fmt.Sprintf("report schema: %v", err))
+		panic(fmt.Sprintf("schema of %T: %v", *new(T), err))
 	}
 	nonNullArrays(sch)
 	return sch

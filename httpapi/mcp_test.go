@@ -119,10 +119,13 @@ func TestMCPGetReport(t *testing.T) {
 			if err != nil {
 				t.Fatalf("list tools: %v", err)
 			}
-			if len(tools.Tools) != 1 {
-				t.Fatalf("%d tools, want 1", len(tools.Tools))
+			if len(tools.Tools) != 2 {
+				t.Fatalf("%d tools, want get_report and get_history", len(tools.Tools))
 			}
 			tool := tools.Tools[0]
+			if tool.Name != "get_report" {
+				tool = tools.Tools[1]
+			}
 			if tool.Name != "get_report" ||
 				tool.Description != "Returns all Vigil Status Page services and nodes and reports their status (healthy, sick, dead)" {
 				t.Fatalf("tool %q: %q", tool.Name, tool.Description)
@@ -482,4 +485,66 @@ func TestMCPInitializeFloodHoldsNoState(t *testing.T) {
 		t.Fatalf("get_report after the flood: %v", err)
 	}
 	checkReportResult(t, res, BuildReport(mcpSnapshot(), s.site.Load().page))
+}
+
+// TestMCPGetHistory: get_history answers what /status/history does, all
+// services or one; an unknown service is a tool error; before the first
+// history, no service.
+func TestMCPGetHistory(t *testing.T) {
+	snap := historySnapshot()
+	snaps := newSwapSnapshots(snap)
+	s := mcpTestServer(snaps)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), mcpTestTimeout)
+	defer cancel()
+	cs := mcpConnect(ctx, t, ts.URL+MCPPath, false)
+	defer func() { _ = cs.Close() }()
+
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tool *mcp.Tool
+	for _, tl := range tools.Tools {
+		if tl.Name == "get_history" {
+			tool = tl
+		}
+	}
+	if tool == nil || !strings.Contains(tool.Description, "/status/history") ||
+		normJSON(t, tool.InputSchema) != `{"properties":{"service":{"description":"The id of one service; all services when omitted.","type":"string"}},"type":"object"}` {
+		t.Fatalf("tool %+v", tool)
+	}
+
+	call := func(args map[string]any) *mcp.CallToolResult {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_history", Arguments: args})
+		if err != nil {
+			t.Fatalf("call %v: %v", args, err)
+		}
+		return res
+	}
+	// All services: the same JSON as /status/history.
+	res := call(nil)
+	body := do(t, s.Handler(), http.MethodGet, "/status/history").Body.String()
+	if res.IsError || normJSON(t, res.StructuredContent) != normJSON(t, body) || normJSON(t, res.Content[0].(*mcp.TextContent).Text) != normJSON(t, body) {
+		t.Fatalf("get_history differs from /status/history: %v", res.IsError)
+	}
+	// One service.
+	res = call(map[string]any{"service": "payments"})
+	want, _ := BuildHistoryReport(snap.History, s.site.Load().page, "payments")
+	if res.IsError || len(want.Services) != 1 || normJSON(t, res.StructuredContent) != normJSON(t, want) {
+		t.Fatalf("get_history of payments: %+v", res.Content)
+	}
+	// No such service.
+	res = call(map[string]any{"service": "nope"})
+	if !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, `no service "nope"`) {
+		t.Fatalf("unknown service: %+v", res.Content)
+	}
+	// Before the first history.
+	snaps.p.Store(mcpSnapshot())
+	res = call(nil)
+	if res.IsError || normJSON(t, res.StructuredContent) != `{"announcements":[],"built":null,"page":{"days":[],"name":"Acme \u003cStatus\u003e","uptime":{"24h":null,"30d":null,"7d":null,"90d":null},"url":"https://status.example.com/"},"services":[]}` {
+		t.Fatalf("without history: %s", normJSON(t, res.StructuredContent))
+	}
 }

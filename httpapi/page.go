@@ -24,8 +24,10 @@ import (
 // on a request. Its entity tag is the revision the page carries in
 // data-revision, which the refresh script sends back in If-None-Match.
 
-// pageTemplate is parsed once; a syntax error is a build defect.
-var pageTemplate = template.Must(template.New("status.html").ParseFS(templates.FS, "status.html"))
+// pageTemplate is parsed once; a syntax error is a build defect. It holds
+// the status page (status.html, the template it executes), the incident
+// history page (history.html) and their shared parts (parts.html).
+var pageTemplate = template.Must(template.New("status.html").ParseFS(templates.FS, "status.html", "history.html", "parts.html"))
 
 // pageRevision names one rendering of the page: boot id, snapshot
 // generation and footer year ("<boot>-<generation>-<year>"); after a
@@ -66,20 +68,9 @@ func (s *Server) renderPage(site *siteConfig, snap *messages.Snapshot, now time.
 // local node that never reported) shows "No data" in grey rather than
 // passing for healthy.
 type pageView struct {
-	Title, Description, IconColor string
-	// IconType is the whole type="…" attribute, from a fixed set of types
-	// (an attribute value would show "+" as "&#43;").
-	IconType               template.HTMLAttr
-	IconURL, LogoURL       any
-	WebsiteURL, SupportURL any
-	LogoColor              any
-	// LogoInk is the text colour of the support button, chosen to be
-	// readable on LogoColor.
-	LogoInk template.CSS
-	// BrandName stands in for the logo when the logo cannot be loaded.
-	BrandName  string
-	CustomHTML template.HTML
-	Version    string
+	// siteView is the title, icon, top bar and footer (history_views.go).
+	siteView
+	Description string
 
 	Status, Headline, Advice string
 	// Affected names, for the banner, the services that are not healthy:
@@ -93,8 +84,9 @@ type pageView struct {
 	Revision               string
 	Announcements          []announcementView
 	Probes                 []probeView
-	Year                   int
-	Company                string
+	// PastIncidents is the "Past incidents" section (history.go); empty
+	// until a history is recorded.
+	PastIncidents template.HTML
 }
 
 // serviceLink points at a service card from the banner.
@@ -114,6 +106,9 @@ type probeView struct {
 	Class, StatusText string
 	Nodes, Folded     []nodeView
 	FoldSummary       string
+	// HistoryBars and HistoryNodes are the service's history fragments
+	// (history.go); empty without a recorded history.
+	HistoryBars, HistoryNodes template.HTML
 }
 
 type nodeView struct {
@@ -204,25 +199,13 @@ var (
 )
 
 func (s *Server) pageView(site *siteConfig, snap *messages.Snapshot, now time.Time, revision string) pageView {
-	b := &site.branding
 	words := wording(snap.Status)
-	brand := strings.TrimSpace(b.CompanyName)
-	if brand == "" {
-		brand = b.PageTitle
-	}
 	v := pageView{
-		Title: b.PageTitle, IconType: template.HTMLAttr(`type="` + iconMIME(b.IconURL) + `"`), IconColor: b.IconColor,
-		IconURL: trustedURL(b.IconURL), LogoURL: trustedURL(b.LogoURL),
-		WebsiteURL: trustedURL(b.WebsiteURL), SupportURL: trustedURL(b.SupportURL),
-		LogoColor: trustedColor(b.LogoColor), LogoInk: template.CSS(inkOn(b.LogoColor)),
-		BrandName:  brand,
-		CustomHTML: template.HTML(b.CustomHTML), // raw by design (spec §2.5)
-		Version:    s.version,
-		Status:     snap.Status.String(), Headline: words.headline, Advice: words.advice,
-		Description: words.headline + ". Live status of the services of " + brand + ", checked around the clock.",
-		Generation:  snap.Generation, Revision: revision,
-		Year: now.Year(), Company: b.CompanyName,
+		siteView: s.siteView(site, now),
+		Status:   snap.Status.String(), Headline: words.headline, Advice: words.advice,
+		Generation: snap.Generation, Revision: revision,
 	}
+	v.Description = words.headline + ". Live status of the services of " + v.BrandName + ", checked around the clock."
 	if !snap.Refreshed.IsZero() {
 		v.Refreshed = timestamp(snap.Refreshed)
 		v.RefreshedAt = snap.Refreshed.UTC().Format(time.RFC3339)
@@ -236,15 +219,27 @@ func (s *Server) pageView(site *siteConfig, snap *messages.Snapshot, now time.Ti
 			DateAt: a.Date.UTC().Format(time.RFC3339),
 		})
 	}
+	parts := s.historyParts(snap.History)
+	if parts != nil {
+		v.PastIncidents = parts.past
+	}
+	card := func(p *messages.ProbeSnapshot) probeView {
+		pv := probeCard(p)
+		if parts != nil {
+			sp := parts.services[p.ID]
+			pv.HistoryBars, pv.HistoryNodes = sp.Bars, sp.Nodes
+		}
+		return pv
+	}
 	v.Probes = make([]probeView, 0, len(snap.Probes))
 	var calm []probeView
 	for i := range snap.Probes {
 		p := &snap.Probes[i]
 		if p.Status == messages.Healthy {
-			calm = append(calm, probeCard(p))
+			calm = append(calm, card(p))
 			continue
 		}
-		v.Probes = append(v.Probes, probeCard(p))
+		v.Probes = append(v.Probes, card(p))
 		if len(v.Affected) < maxAffectedNamed {
 			v.Affected = append(v.Affected, serviceLink{ID: p.ID, Label: p.Label})
 		} else {

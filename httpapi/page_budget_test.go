@@ -87,13 +87,22 @@ func pageSize(t *testing.T, snap *messages.Snapshot) (identity, gzipped int) {
 }
 
 // TestPageSizeBudget keeps large pages light: 1,000 nodes within 200 KB
-// (25 KB gzipped), 10,000 replicas over 1,000 nodes within 1 MB.
+// (25 KB gzipped), with 90 days of history within 550 KB (35 KB gzipped),
+// 10,000 replicas over 1,000 nodes within 1 MB.
 func TestPageSizeBudget(t *testing.T) {
 	const kb = 1000
 	id, gz := pageSize(t, budgetSnapshot(1000, 1))
 	t.Logf("1,000 nodes: %d bytes, %d gzipped (%d bytes a node)", id, gz, id/1000)
 	if id > 200*kb || gz > 25*kb {
 		t.Errorf("1,000 nodes: %d bytes (budget 200 KB), %d gzipped (budget 25 KB)", id, gz)
+	}
+	// With 90 days of history for every service and node.
+	snap := budgetSnapshot(1000, 1)
+	snap.History = historyFor(snap, time.Date(2026, 11, 30, 16, 20, 0, 0, time.UTC))
+	hid, hgz := pageSize(t, snap)
+	t.Logf("1,000 nodes with history: %d bytes, %d gzipped (%d bytes a node)", hid, hgz, hid/1000)
+	if hid > 550*kb || hgz > 35*kb {
+		t.Errorf("1,000 nodes with history: %d bytes (budget 550 KB), %d gzipped (budget 35 KB)", hid, hgz)
 	}
 	id, gz = pageSize(t, budgetSnapshot(1000, 10))
 	t.Logf("10,000 replicas on 1,000 nodes: %d bytes, %d gzipped", id, gz)

@@ -137,13 +137,13 @@ func present(ok bool) echo.MiddlewareFunc {
 // renderer builds it with the others, once per snapshot or site
 // configuration change.
 func (s *Server) publicViews() []namedView {
-	return []namedView{
+	return append([]namedView{
 		{name: "page", path: "/", render: s.renderPage, tag: s.pageRevision},
 		{name: "text", path: "/status/text", render: renderText},
 		{name: "report", path: "/status/report", render: renderReport},
 		{name: "badge-color", path: "/badge/color", render: renderBadge("color")},
 		{name: "badge-icon", path: "/badge/icon", render: renderBadge("icon")},
-	}
+	}, s.historyViews()...)
 }
 
 // servePrepared is the route of view i (after path normalisation).

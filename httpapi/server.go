@@ -90,6 +90,11 @@ type Server struct {
 	bootID string
 	// views renders the public read routes ahead of requests (prepared.go).
 	views *renderer
+	// hist holds the status page's history fragments of the latest
+	// recorded history (history.go); memos the other history views
+	// (history_views.go).
+	hist  historyCache
+	memos historyMemos
 }
 
 // Options configure a Server.

@@ -159,6 +159,9 @@ var (
 	nodeDesc    = prometheus.NewDesc("vigil_node_status", "Status of a node (0 healthy, 1 sick, 2 dead).", []string{"service", "node"}, nil)
 	replicaDesc = prometheus.NewDesc("vigil_replica_status", "Status of a replica (0 healthy, 1 sick, 2 dead).", []string{"service", "node", "replica"}, nil)
 	latencyDesc = prometheus.NewDesc("vigil_replica_latency_seconds", "Latency of a replica's last probe.", []string{"service", "node", "replica"}, nil)
+	budgetDesc  = prometheus.NewDesc("vigil_service_error_budget_remaining_ratio",
+		"Share of a service's error budget left over the last 30 days (1 untouched, 0 used up, negative overspent); only services with an slo.",
+		[]string{"service"}, nil)
 )
 
 type statusCollector struct {
@@ -166,7 +169,7 @@ type statusCollector struct {
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{globalDesc, serviceDesc, nodeDesc, replicaDesc, latencyDesc} {
+	for _, d := range []*prometheus.Desc{globalDesc, serviceDesc, nodeDesc, replicaDesc, latencyDesc, budgetDesc} {
 		ch <- d
 	}
 }
@@ -184,6 +187,14 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 				if r.HasLatency {
 					ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.GaugeValue, r.Latency.Seconds(), p.ID, n.ID, labels[i])
 				}
+			}
+		}
+	}
+	// Error budgets come with the recorded history (nil until the first).
+	if h := s.History; h != nil {
+		for _, sh := range h.Services {
+			if sh.Budget != nil {
+				ch <- prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, sh.Budget.RemainingRatio(), sh.ID)
 			}
 		}
 	}

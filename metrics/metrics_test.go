@@ -86,3 +86,32 @@ func TestObserveRequest(t *testing.T) {
 		t.Errorf("%v allocations per counted request", n)
 	}
 }
+
+// The error budget gauge: one series per service with an slo, from the
+// recorded history; none before the first history.
+func TestErrorBudgetGauge(t *testing.T) {
+	snap := &messages.Snapshot{Status: messages.Healthy, Probes: []messages.ProbeSnapshot{{ID: "web"}, {ID: "api"}, {ID: "db"}}}
+	m := New()
+	m.WatchSnapshots(func() *messages.Snapshot { return snap })
+	if out := scrape(t, m); strings.Contains(out, "vigil_service_error_budget_remaining_ratio{") {
+		t.Fatalf("a budget without a history:\n%s", out)
+	}
+	allowed := 43*time.Minute + 12*time.Second
+	snap.History = &messages.HistoryView{Services: []messages.ServiceHistory{
+		{ID: "web", Budget: &messages.ErrorBudget{SLO: 99.9, Allowed: allowed, Used: allowed / 4}},
+		{ID: "api"},
+		{ID: "db", Budget: &messages.ErrorBudget{SLO: 99.9, Allowed: allowed, Used: allowed * 3 / 2}},
+	}}
+	out := scrape(t, m)
+	for _, want := range []string{
+		`vigil_service_error_budget_remaining_ratio{service="web"} 0.75`,
+		`vigil_service_error_budget_remaining_ratio{service="db"} -0.5`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `vigil_service_error_budget_remaining_ratio{service="api"}`) {
+		t.Error("a budget for a service without an slo")
+	}
+}

@@ -1,10 +1,11 @@
 // Package storage keeps what must survive a restart: announcements, the
 // reminder ignore window, the last status of every replica, the alerting
-// state, and the push and local replicas with their last reports.
+// state and its outbox, the push and local replicas with their last
+// reports, and the uptime history.
 //
-// Store is a small interface so that a networked database can be added
-// beside the embedded one. Every Apply is atomic and durable (synced to
-// disk) before it returns.
+// Store is a small interface served by the embedded database and by
+// PostgreSQL. Every Apply is atomic and durable (synced to disk, or
+// committed) before it returns.
 //
 // Implementations:
 //
@@ -12,12 +13,15 @@
 //     verified when opened; a corrupt file is moved aside to
 //     "<path>.corrupt-<UTC timestamp>" and replaced by an empty store.
 //   - OpenBolt: the same file without the recovery.
+//   - OpenPostgres: tables in a PostgreSQL database, shared by several
+//     server instances (postgres.go), migrated on open.
 //
-// Both return a store that also implements Repairable: it checks before
-// and after every write that its file is still the one it opened and is
-// whole, and fails (ErrDamaged) instead of writing to a damaged or
-// replaced file; Health reports that, and Rebuild starts a fresh file from
-// the caller's state. A record that cannot be stored is left out of its
+// All three also implement Repairable. The bbolt stores check before and
+// after every write that their file is still the one they opened and is
+// whole, and fail (ErrDamaged) instead of writing to a damaged or replaced
+// file; Health reports that, and Rebuild starts a fresh file from the
+// caller's state. The PostgreSQL store's Health reports ErrUnavailable
+// while the database does not answer. A record that cannot be stored is left out of its
 // batch (RejectedError) instead of failing the whole batch.
 //
 // The bbolt layout and its schema versioning are described in schema.go.

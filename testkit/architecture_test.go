@@ -12,9 +12,11 @@ const module = "github.com/vigil-go/vigil"
 // leaf; the web layer reads snapshots and sends messages but imports no
 // actor; an actor package talks to other actors only through messages and
 // small interfaces (a sub-package may import its parent, as notifier
-// providers import the notifier actor); the schema and the store import
-// no actor, web or supervisor package. Only supervisors and commands wire
-// everything together.
+// providers import the notifier actor); the schema, the store and the
+// history recorder import no actor, web or supervisor package. Only
+// supervisors, the Vigil Local agent (agent) and commands wire everything
+// together; the agent never imports the web layer or the state actor (it
+// reports over HTTP instead).
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"/...").Output()
 	if err != nil {
@@ -65,9 +67,11 @@ func forbidden(pkg, imp string) string {
 		if actorRoot(pkg) != actorRoot(imp) {
 			return "actors talk to each other only through messages and small interfaces"
 		}
-	case (under(pkg, "config") || under(pkg, "storage") || under(pkg, "messages")) &&
+	case (under(pkg, "config") || under(pkg, "storage") || under(pkg, "messages") || under(pkg, "history")) &&
 		(under(imp, "actors") || under(imp, "httpapi") || under(imp, "supervisors")):
-		return "the schema and the store sit below every actor"
+		return "the schema, the store and the history recorder sit below every actor"
+	case under(pkg, "agent") && (under(imp, "httpapi") || under(imp, "actors/state") || under(imp, "actors/persist")):
+		return "the agent probes and reports over HTTP; it holds no server state"
 	}
 	return ""
 }
@@ -91,9 +95,11 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		"config":                    {"supervisors"},
 		"actors/notifier/providers": {"actors/notifier", "config", "messages"},
 		"supervisors":               {"actors/state", "httpapi"},
+		"history":                   {"actors/state", "messages", "storage"},
+		"agent":                     {"actors/replica", "httpapi", "supervisors"},
 	}
 	got := importViolations(bad)
-	if len(got) != 4 {
-		t.Fatalf("violations = %d, want 4 (messages, httpapi, state→persist, config):\n%s", len(got), strings.Join(got, "\n"))
+	if len(got) != 6 {
+		t.Fatalf("violations = %d, want 6 (messages, httpapi, state→persist, config, history→state, agent→httpapi):\n%s", len(got), strings.Join(got, "\n"))
 	}
 }

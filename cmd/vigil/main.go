@@ -2,6 +2,7 @@
 //
 //	vigil [-c FILE]          run the server (default ./config.cfg)
 //	vigil check [-c FILE]    validate a configuration and print every problem
+//	vigil local [-c FILE]    run the Vigil Local agent (see local.go)
 //	vigil -V                 print the version
 //
 // `vigil check` prints every error, then every warning, one per line on
@@ -64,7 +65,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.version, "V", false, "print the version and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  vigil [-c FILE]         run the server\n  vigil check [-c FILE]   validate a configuration\n\nOptions:\n")
+		fmt.Fprintf(stderr, "Usage:\n  vigil [-c FILE]         run the server\n  vigil check [-c FILE]   validate a configuration\n  vigil local [-c FILE]   run the Vigil Local agent (vigil local -h)\n\nOptions:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +79,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 }
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "local" {
+		return runLocal(args[1:], environ, stdout, stderr)
+	}
 	o, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return supervisors.ExitOK

@@ -10,10 +10,16 @@
  *      newer page comes back, swaps in its <aside> and <main>.
  * Step 2 is what catches per-node changes and the "refreshed" time even
  * while the general status stays the same. Across a swap, the folds the
- * visitor opened stay open and a focused replica box keeps the focus (nodes
- * may have moved: failing ones come first). Each request gives up after
+ * visitor opened stay open and a focused replica box, row of daily bars or
+ * daily bar keeps the focus (nodes may have moved: failing ones come
+ * first). Each request gives up after
  * 5 s; errors are ignored until the next round. Hidden tabs are not polled;
  * a tab that becomes visible again is checked at once if a round was missed.
+ *
+ * It also lets the keyboard walk the daily bars: a row of bars is one tab
+ * stop; in it, the left and right arrows, Home and End move between days
+ * (each day's tooltip shows while it has the focus) and Escape returns to
+ * the row.
  */
 (function () {
   "use strict";
@@ -74,6 +80,28 @@
       "\n" + box.firstChild.textContent;
   }
 
+  // focusKey names a focusable element that a refresh keeps focused: a
+  // replica box, a row of daily bars or one bar (by its service and
+  // position); null for anything else.
+  function focusKey(el) {
+    if (el.matches(".nodes ol > li")) {
+      return "replica\n" + replicaKey(el);
+    }
+    if (el.matches(".days")) {
+      return "days\n" + serviceOf(el);
+    }
+    if (el.matches(".days > i")) {
+      return "day\n" + serviceOf(el) + "\n" + Array.prototype.indexOf.call(el.parentNode.children, el);
+    }
+    return null;
+  }
+
+  // foldKey names a fold by its service and kind (nodes folded, nodes'
+  // history).
+  function foldKey(d) {
+    return serviceOf(d) + "\n" + d.className;
+  }
+
   // swap replaces <aside> and <main> with those of the fetched page when it
   // is a different revision. Folds the visitor opened stay open, and
   // keyboard focus on a replica box stays on that replica.
@@ -91,13 +119,13 @@
     }
     var open = {};
     main.querySelectorAll("details[open]").forEach(function (d) {
-      open[serviceOf(d)] = true;
+      open[foldKey(d)] = true;
     });
     var focused = document.activeElement;
-    var focusKey = focused && main.contains(focused) && focused.matches(".nodes ol > li") ? replicaKey(focused) : null;
+    var key = focused && main.contains(focused) ? focusKey(focused) : null;
 
     nextMain.querySelectorAll("details").forEach(function (d) {
-      if (open[serviceOf(d)]) {
+      if (open[foldKey(d)]) {
         d.open = true;
       }
     });
@@ -108,16 +136,63 @@
     if (status) {
       window.STATUS_GENERAL = status;
     }
-    if (focusKey) {
-      var boxes = nextMain.querySelectorAll(".nodes ol > li");
-      for (var i = 0; i < boxes.length; i++) {
-        if (replicaKey(boxes[i]) === focusKey) {
-          boxes[i].focus({ preventScroll: true });
+    if (key) {
+      var candidates = nextMain.querySelectorAll(".nodes ol > li, .days, .days > i");
+      for (var i = 0; i < candidates.length; i++) {
+        if (focusKey(candidates[i]) === key) {
+          if (candidates[i].matches(".days > i")) {
+            focusable(candidates[i]);
+          }
+          candidates[i].focus({ preventScroll: true });
           break;
         }
       }
     }
   }
+
+  // focusable makes a daily bar focusable (not a tab stop) and names it by
+  // its tooltip, for screen readers (a bar without a class is a healthy
+  // day whose tooltip the stylesheet completes).
+  function focusable(bar) {
+    var tip = bar.getAttribute("data-t") + (bar.className ? "" : "\n100.00 % uptime\nNo incidents");
+    bar.tabIndex = -1;
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", tip.replace(/\n/g, ", "));
+  }
+
+  // walkDays moves the focus between the daily bars of a row (see above).
+  function walkDays(event) {
+    var target = event.target;
+    var row = target.closest ? target.closest(".days") : null;
+    if (!row || event.altKey || event.ctrlKey || event.metaKey) {
+      return;
+    }
+    if (event.key === "Escape" && target !== row) {
+      row.focus();
+      event.preventDefault();
+      return;
+    }
+    var bars = Array.prototype.filter.call(row.children, function (li) {
+      return li.offsetParent !== null; // phones show fewer days
+    });
+    var at = target === row ? bars.length : bars.indexOf(target);
+    var next;
+    switch (event.key) {
+      case "ArrowLeft": next = at - 1; break;
+      case "ArrowRight": next = target === row ? bars.length - 1 : at + 1; break;
+      case "Home": next = 0; break;
+      case "End": next = bars.length - 1; break;
+      default: return;
+    }
+    event.preventDefault();
+    var bar = bars[Math.max(0, Math.min(bars.length - 1, next))];
+    if (bar) {
+      focusable(bar);
+      bar.focus();
+    }
+  }
+
+  document.addEventListener("keydown", walkDays);
 
   function round() {
     running = true;
