@@ -3,6 +3,8 @@
 //	vigil [-c FILE]          run the server (default ./config.cfg)
 //	vigil check [-c FILE]    validate a configuration and print every problem
 //	vigil local [-c FILE]    run the Vigil Local agent (see local.go)
+//	vigil migrate-store --from DIR --to DSN [--force]
+//	                         copy an embedded store into PostgreSQL (migrate.go)
 //	vigil -V                 print the version
 //
 // `vigil check` prints every error, then every warning, one per line on
@@ -81,6 +83,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 func run(args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "local" {
 		return runLocal(args[1:], environ, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "migrate-store" {
+		return migrateStore(args[1:], stdout, stderr) // migrate.go
 	}
 	o, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
