@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -20,7 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vigil-go/vigil/config"
+	"github.com/vigil-go/vigil/storage"
+	"github.com/vigil-go/vigil/storage/pgtest"
 )
 
 // TestBenchTarget is not a test: BenchmarkPollTenThousandReplicas re-runs
@@ -65,6 +70,42 @@ func rssBytes() int64 {
 	return 0
 }
 
+// backendsCPU returns a function that sums the CPU time of the PostgreSQL
+// backends connected to dsn's database (read from /proc: the server runs
+// on this machine in the benchmark's setting), those of the moment it is
+// called: the store's and the cluster's pools keep theirs open.
+func backendsCPU(b *testing.B, dsn string) func() time.Duration {
+	return func() time.Duration {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, _ := conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total time.Duration
+		for _, pid := range pids {
+			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue
+			}
+			// Fields after the command (in parentheses): utime and stime
+			// are the 12th and 13th, in clock ticks (100 per second).
+			f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+			if len(f) > 12 {
+				u, _ := strconv.ParseInt(f[11], 10, 64)
+				s, _ := strconv.ParseInt(f[12], 10, 64)
+				total += time.Duration(u+s) * 10 * time.Millisecond
+			}
+		}
+		return total
+	}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -75,8 +116,29 @@ func cpuTime() time.Duration {
 // HTTP poll replicas (100 services x 10 nodes x 10 replicas) probing a
 // loopback target every 30 s, and reports the achieved probe rate, CPU per
 // 1,000 probes, RSS per replica and how many replicas missed their schedule.
-// It ignores b.N: run it with -benchtime 1x.
-func BenchmarkPollTenThousandReplicas(b *testing.B) {
+// It ignores b.N: run it with -benchtime 1x. It keeps no state; the
+// variants below store it (Bolt) or lead a cluster on PostgreSQL.
+func BenchmarkPollTenThousandReplicas(b *testing.B) { benchPoll(b, storeNone) }
+
+// BenchmarkPollTenThousandReplicasBolt is the same with the embedded store.
+func BenchmarkPollTenThousandReplicasBolt(b *testing.B) { benchPoll(b, storeBolt) }
+
+// BenchmarkPollTenThousandReplicasPostgres is the same as the leader of a
+// cluster on PostgreSQL (BuildCluster: fenced writes, notifications to the
+// other instances); it also reports the CPU of the database's backends
+// serving it (db-cpu-s/1k-probes), which the process's own figure leaves
+// out.
+func BenchmarkPollTenThousandReplicasPostgres(b *testing.B) { benchPoll(b, storePostgres) }
+
+type benchStore int
+
+const (
+	storeNone benchStore = iota
+	storeBolt
+	storePostgres
+)
+
+func benchPoll(b *testing.B, store benchStore) {
 	const (
 		services, nodes, perNode = 100, 10, 10
 		total                    = services * nodes * perNode
@@ -150,13 +212,37 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	rss0 := rssBytes()
-	tree, err := Build(cfg, Deps{Logger: slog.New(slog.DiscardHandler), DisableWeb: true})
+	deps := Deps{Logger: slog.New(slog.DiscardHandler), DisableWeb: true}
+	build := Build
+	var dbCPU func() time.Duration
+	switch store {
+	case storeBolt:
+		st, err := storage.Open(filepath.Join(b.TempDir(), "state.db"), deps.Logger)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		deps.Store = st
+	case storePostgres:
+		cfg.Storage.DSN = pgtest.New(b)
+		cfg.Storage.LeaseTTL, cfg.Storage.LeaseRenew = 10*time.Second, 2*time.Second
+		build = BuildCluster
+		dbCPU = backendsCPU(b, cfg.Storage.DSN)
+	}
+	tree, err := build(cfg, deps)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tree.Serve(ctx) }()
+	if store == storePostgres {
+		for deadline := time.Now().Add(30 * time.Second); tree.cluster.leading() == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("the instance does not lead")
+			}
+		}
+	}
 
 	// Warm up: first round plus the start of the steady schedule.
 	warmup := interval + 5*time.Second
@@ -165,9 +251,16 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 	}
 	time.Sleep(warmup)
 	b.ResetTimer()
+	var db0, db1 time.Duration
+	if dbCPU != nil {
+		db0 = dbCPU()
+	}
 	hits0, cpu0, t0 := count(), cpuTime(), time.Now()
 	time.Sleep(window)
 	hits1, cpu1, t1 := count(), cpuTime(), time.Now()
+	if dbCPU != nil {
+		db1 = dbCPU()
+	}
 	b.StopTimer()
 	runtime.GC()
 	rss1 := rssBytes()
@@ -202,6 +295,9 @@ func BenchmarkPollTenThousandReplicas(b *testing.B) {
 	b.ReportMetric(probes/secs, "probes/s")
 	b.ReportMetric(float64(total)/interval.Seconds(), "target-probes/s")
 	b.ReportMetric((cpu1-cpu0).Seconds()/probes*1000, "cpu-s/1k-probes")
+	if dbCPU != nil {
+		b.ReportMetric((db1-db0).Seconds()/probes*1000, "db-cpu-s/1k-probes")
+	}
 	b.ReportMetric(float64(rss1-rss0)/float64(total)/1024, "RSS-KiB/replica")
 	b.ReportMetric(float64(rss1Scavenged-rss0)/float64(total)/1024, "RSS-after-scavenge-KiB/replica")
 	b.ReportMetric(float64(late), "late-replicas")

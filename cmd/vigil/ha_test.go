@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -493,4 +495,53 @@ func TestClusterDatabaseDown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit within 10 s of SIGTERM")
 	}
+}
+
+// TestClusterFailoverTimes measures failovers with the default lease: set
+// VIGIL_MEASURE_FAILOVER to the number of kills (at least 10 for the
+// README's figures). Three instances; each round kills the leader with
+// SIGKILL, times until another instance answers vigil_leader 1 and until
+// its first probe result, then starts the killed one again.
+func TestClusterFailoverTimes(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("VIGIL_MEASURE_FAILOVER"))
+	if rounds <= 0 {
+		t.Skip("set VIGIL_MEASURE_FAILOVER=N to measure N failovers")
+	}
+	dsn := pgtest.New(t)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer target.Close()
+	hooks := newHookReceiver(t)
+	all := []*instance{}
+	for _, name := range []string{"a", "b", "c"} {
+		all = append(all, startInstance(t, name, dsn, "", hooks.srv.URL, target.URL+"/health"))
+	}
+	var leads, probes []time.Duration
+	for round := range rounds {
+		leader := clusterLeader(t, 30*time.Second, all...)
+		for _, i := range all { // every instance up and following before the kill
+			i.waitFor("ready", func() bool { code, _, _ := i.get("/readyz"); return code == 200 })
+		}
+		survivors := others(all, leader)
+		before := map[*instance]float64{}
+		for _, i := range survivors {
+			before[i] = i.metric(healthyProbes)
+		}
+		killed := time.Now()
+		leader.kill()
+		next := clusterLeader(t, 30*time.Second, survivors...)
+		lead := time.Since(killed)
+		next.waitFor("a probe of the new leader", func() bool { return next.metric(healthyProbes) > before[next] })
+		probe := time.Since(killed)
+		leads, probes = append(leads, lead), append(probes, probe)
+		t.Logf("round %d: kill -9 %s, %s leads after %v, probes after %v", round+1, leader.name, next.name,
+			lead.Round(time.Millisecond), probe.Round(time.Millisecond))
+		restarted := startServer(t, leader.cfg, filepath.Join(t.TempDir(), "unused"), leader.port)
+		leader.server = restarted
+	}
+	summary := func(ds []time.Duration) string {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return fmt.Sprintf("min %v, median %v, max %v", s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+	}
+	t.Logf("%d failovers (lease_ttl 10 s, lease_renew 2 s): new leader %s; first probe %s", rounds, summary(leads), summary(probes))
 }
