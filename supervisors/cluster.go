@@ -190,6 +190,8 @@ const (
 	maxOpenBackoff = 30 * time.Second
 	// termStopTimeout bounds how long a stopping term is waited for.
 	termStopTimeout = 8 * time.Second
+	// reloadTimeout bounds how long a reload waits for the roles actor.
+	reloadTimeout = 10 * time.Second
 	// releaseTimeout bounds the release of the lease at shutdown.
 	releaseTimeout = 2 * time.Second
 	// rolesEvery is how often the roles actor checks the lease without a
@@ -419,19 +421,24 @@ func (h *clusterUnit) reload(ctx context.Context, cfg *config.Config) error {
 	if _, err := h.t.buildNotifiers(cfg); err != nil {
 		return err
 	}
-	old := h.cfg.Load()
+	// Stored first, so that a term starting meanwhile starts with it; put
+	// back when the running term does not take it.
+	old := h.cfg.Swap(cfg)
 	if h.rt.Load() != nil {
 		reply := make(chan error, 1)
+		sctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+		defer cancel()
 		select {
 		case h.reloads <- reloadRequest{cfg: cfg, reply: reply}:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-sctx.Done():
+			h.cfg.Store(old)
+			return fmt.Errorf("the cluster's actors did not take the configuration: %w", sctx.Err())
 		}
 		if err := <-reply; err != nil {
+			h.cfg.Store(old)
 			return err
 		}
 	}
-	h.cfg.Store(cfg)
 	h.t.cfg = cfg
 	if h.t.Web != nil {
 		h.t.Web.Reconfigure(cfg)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -549,4 +551,156 @@ func TestClusterFailoverTimes(t *testing.T) {
 		return fmt.Sprintf("min %v, median %v, max %v", s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 	}
 	t.Logf("%d failovers (lease_ttl 10 s, lease_renew 2 s): new leader %s; first probe %s", rounds, summary(leads), summary(probes))
+}
+
+// tcpProxy forwards loopback connections to PostgreSQL until cut.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, target: target}
+	p.listen("127.0.0.1:0")
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *tcpProxy) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every connection: the database is gone.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// restore listens again on the same address.
+func (p *tcpProxy) restore() { p.listen(p.addr) }
+
+// TestClusterLeaderLosesTheDatabase cuts the leader off PostgreSQL (its
+// connections go through a proxy that the test closes) in the middle of
+// an outage, then the outage ends: the other instance takes over and
+// alerts the recovery; the cut-off leader, whose probes see the recovery
+// too, sends nothing, answers /readyz 503 with the reason, and once the
+// database is back it follows.
+func TestClusterLeaderLosesTheDatabase(t *testing.T) {
+	dsn := pgtest.New(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	viaProxy := *u
+	viaProxy.Host = proxy.addr
+	var healthy atomic.Bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer target.Close()
+	hooks := newHookReceiver(t)
+	const lease = "lease_ttl = 3\nlease_renew = 1"
+	a := startInstance(t, "a", viaProxy.String()+"&connect_timeout=1", lease, hooks.srv.URL, target.URL+"/health")
+	clusterLeader(t, 20*time.Second, a)
+	b := startInstance(t, "b", dsn, lease, hooks.srv.URL, target.URL+"/health")
+	a.waitFor("the outage alert, delivered and recorded", func() bool {
+		return hooks.count("a", "changed/dead") == 1 && pgCount(t, dsn, "SELECT count(*) FROM vigil_outbox") == 0
+	})
+
+	proxy.cut()
+	cut := time.Now()
+	healthy.Store(true)
+	next := clusterLeader(t, 20*time.Second, b)
+	t.Logf("a cut off the database; b leads after %v", time.Since(cut).Round(time.Millisecond))
+	next.waitFor("the recovery alert from b", func() bool { return hooks.count("b", "changed/healthy") == 1 })
+	a.waitFor("a to step down", func() bool { return strings.Contains(a.logs.String(), "leadership lost") && !a.leads() })
+	a.waitFor("a's /readyz to say why", func() bool {
+		code, body, _ := a.get("/readyz")
+		return code == 503 && strings.Contains(body, "unavailable")
+	})
+	b.waitForMetric(healthyProbes, 3)
+	if n := hooks.count("a", "changed/healthy"); n != 0 {
+		t.Fatalf("the cut-off leader sent the recovery %d times:%s", n, hooks)
+	}
+
+	proxy.restore()
+	a.waitFor("a to follow once the database is back", func() bool {
+		code, body, _ := a.get("/readyz")
+		return code == 200 && strings.Contains(body, "follower: ")
+	})
+	if dead, rec := hooks.count("", "changed/dead"), hooks.count("", "changed/healthy"); dead != 1 || rec != 1 {
+		t.Fatalf("alerts: %d dead, %d recovery, want 1 and 1:%s", dead, rec, hooks)
+	}
+}
+
+// TestClusterReload: a configuration reload reaches the leader's actors
+// and the followers' mirror.
+func TestClusterReload(t *testing.T) {
+	dsn := pgtest.New(t)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer target.Close()
+	hooks := newHookReceiver(t)
+	all := []*instance{
+		startInstance(t, "a", dsn, "", hooks.srv.URL, target.URL+"/health"),
+		startInstance(t, "b", dsn, "", hooks.srv.URL, target.URL+"/health"),
+	}
+	clusterLeader(t, 20*time.Second, all...)
+	for _, i := range all {
+		i.waitFor("ready", func() bool { code, _, _ := i.get("/readyz"); return code == 200 })
+		data, err := os.ReadFile(i.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(i.cfg, []byte(strings.Replace(string(data), `label = "Relay"`, `label = "Relay v2"`, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := i.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, i := range all {
+		i.waitFor(i.name+" to show the new label", func() bool {
+			_, report, _ := i.get("/status/report")
+			return strings.Contains(report, `"name":"Relay v2"`)
+		})
+	}
 }
