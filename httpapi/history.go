@@ -17,8 +17,8 @@ import (
 
 // Recorded history on the status page: per service a row of daily bars,
 // the uptime of the usual windows and the error budget; per node its own
-// bars, uptime and, for poll nodes, a 24-hour median latency sparkline; below the
-// services the incidents of the last two weeks. Its own routes (/history,
+// bars, uptime and, for poll nodes, a 24-hour median latency sparkline;
+// below the services the incidents of the last two weeks. Its own routes (/history,
 // /status/history, the feeds) are in history_views.go.
 //
 // Speed: the history changes at most once a minute (a new HistoryView
@@ -59,7 +59,8 @@ type historyCache struct {
 }
 
 // get returns the fragments of hist, rendering them when hist is not the
-// view they were made from. nil hist has none.
+// view they were made from. nil hist has none. A rendering that fails is
+// reported once and leaves that view without fragments.
 func (c *historyCache) get(tmpl *template.Template, hist *messages.HistoryView) (*historyParts, error) {
 	if hist == nil {
 		return nil, nil
@@ -69,20 +70,19 @@ func (c *historyCache) get(tmpl *template.Template, hist *messages.HistoryView) 
 	}
 	p, err := renderHistoryParts(tmpl, hist)
 	if err != nil {
-		return nil, err
+		p = &historyParts{hist: hist}
 	}
 	c.parts.Store(p)
-	return p, nil
+	return p, err
 }
 
 // historyParts returns the page's fragments of hist (nil without a
-// history, or when they cannot be rendered: the page is then shown
+// history; none when they cannot be rendered: the page is then shown
 // without them and the error logged).
 func (s *Server) historyParts(hist *messages.HistoryView) *historyParts {
 	p, err := s.hist.get(s.pageTmpl, hist)
 	if err != nil {
 		s.logger.Error("rendering the history failed", "error", err)
-		return nil
 	}
 	return p
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/testkit"
 )
 
 // historyNow is the rendering time of the history tests.
@@ -219,6 +221,34 @@ func TestPageHistoryFragmentsCached(t *testing.T) {
 	}
 }
 
+// TestPageHistoryRenderingFails: history fragments that cannot be
+// rendered leave the page without them (still 200), logged once per
+// history, not once per rendering.
+func TestPageHistoryRenderingFails(t *testing.T) {
+	snap := historySnapshot()
+	holder := newSwapSnapshots(snap)
+	var logs testkit.Logs
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: holder, Branding: testBranding(), Version: "1",
+		Page: Page{Title: "Acme Status", URL: "https://status.example.com/"}, Logger: logs.Logger()})
+	broken := template.Must(pageTemplate.Clone())
+	template.Must(broken.New("service-history").Parse(`{{.NoSuchField}}`))
+	s.pageTmpl = broken
+	h := s.Handler()
+	body := getPage(t, h)
+	mustNotContain(t, body, `class="hist"`, `node-hist`)
+	mustContain(t, body, `id="probe-payments"`)
+	for gen := snap.Generation + 1; gen < snap.Generation+3; gen++ {
+		next := incidentSnapshot(historyNow)
+		next.Generation, next.History = gen, snap.History
+		holder.p.Store(next)
+		showLatest(s)
+		getPage(t, h)
+	}
+	if n := len(logs.With(t, "rendering the history failed")); n != 1 {
+		t.Errorf("logged %d times, want once", n)
+	}
+}
+
 func TestHistoryPage(t *testing.T) {
 	h := pageServer(fixedSnapshots{historySnapshot()}, testBranding()).Handler()
 	rec := do(t, h, http.MethodGet, "/history")
@@ -384,6 +414,15 @@ func BenchmarkPageRenderHistory(b *testing.B) {
 	snap.History = historyFor(snap, historyNow)
 	s := pageServer(fixedSnapshots{snap}, testBranding())
 	site := s.site.Load()
+	b.Run("without", func(b *testing.B) {
+		plain := *snap
+		plain.History = nil
+		for b.Loop() {
+			if _, _, err := s.renderPage(site, &plain, historyNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("cached", func(b *testing.B) {
 		var n int
 		for b.Loop() {
