@@ -89,12 +89,12 @@ func chromium(t *testing.T, args ...string) []byte {
 const browserHooks = `<script>addEventListener("load", function () {
   var h = location.hash, d = document.documentElement;
   if (h.indexOf("tip") >= 0) { var r = document.querySelector(".nodes > li.dead ol > li, .nodes > li.sick ol > li"); if (r) { r.focus(); } }
-  if (h.indexOf("day") >= 0) { var b = document.querySelector(".days > i.d3"); if (b) { b.tabIndex = -1; b.focus(); } }
+  if (h.indexOf("day") >= 0) { var b = document.querySelector(".days i.d3"); if (b) { b.tabIndex = -1; b.focus(); } }
   if (h.indexOf("row") >= 0 || h.indexOf("keys") >= 0) { var row = document.querySelector(".days"); if (row) { row.focus(); } }
   if (h.indexOf("keys") >= 0) {
     ["End", "ArrowLeft"].forEach(function (k) { document.activeElement.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true })); });
     var a = document.activeElement;
-    d.setAttribute("data-day", a.matches(".days > i") ? a.getAttribute("aria-label") : a.tagName);
+    d.setAttribute("data-day", a.matches(".days i") ? a.getAttribute("aria-label") : a.tagName);
   }
   if (h.indexOf("open") >= 0) { document.querySelectorAll("details").forEach(function (x) { x.open = true; }); }
   if (h.indexOf("measure") >= 0) {

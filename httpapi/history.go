@@ -17,8 +17,8 @@ import (
 
 // Recorded history on the status page: per service a row of daily bars,
 // the uptime of the usual windows and the error budget; per node its own
-// bars, uptime and, for poll nodes, a 24-hour median latency sparkline; below the
-// services the incidents of the last two weeks. Its own routes (/history,
+// bars, uptime and, for poll nodes, a 24-hour median latency sparkline;
+// below the services the incidents of the last two weeks. Its own routes (/history,
 // /status/history, the feeds) are in history_views.go.
 //
 // Speed: the history changes at most once a minute (a new HistoryView
@@ -59,7 +59,8 @@ type historyCache struct {
 }
 
 // get returns the fragments of hist, rendering them when hist is not the
-// view they were made from. nil hist has none.
+// view they were made from. nil hist has none. A rendering that fails is
+// reported once and leaves that view without fragments.
 func (c *historyCache) get(tmpl *template.Template, hist *messages.HistoryView) (*historyParts, error) {
 	if hist == nil {
 		return nil, nil
@@ -69,20 +70,19 @@ func (c *historyCache) get(tmpl *template.Template, hist *messages.HistoryView) 
 	}
 	p, err := renderHistoryParts(tmpl, hist)
 	if err != nil {
-		return nil, err
+		p = &historyParts{hist: hist}
 	}
 	c.parts.Store(p)
-	return p, nil
+	return p, err
 }
 
 // historyParts returns the page's fragments of hist (nil without a
-// history, or when they cannot be rendered: the page is then shown
+// history; none when they cannot be rendered: the page is then shown
 // without them and the error logged).
 func (s *Server) historyParts(hist *messages.HistoryView) *historyParts {
 	p, err := s.hist.get(s.pageTmpl, hist)
 	if err != nil {
 		s.logger.Error("rendering the history failed", "error", err)
-		return nil
 	}
 	return p
 }
@@ -130,11 +130,19 @@ type dayBar struct {
 	Tip string
 	// Class is the bar's colour: h (healthy), s (degraded), d1, d2, d3
 	// (down less than a minute, less than 30 minutes, longer), n (no
-	// data); empty for a healthy day without gaps or incidents.
+	// data: only the date, or the first and last of a run of such days, to
+	// which the stylesheet adds "No data"); empty for a healthy day without
+	// gaps or incidents.
 	Class string
 	Date  string
+	// Grow is how many days a bar stands for when more than one (a run of
+	// days without data).
+	Grow  int
 	lines []string
 }
+
+// recentDays is how many of the last days phones show.
+const recentDays = 30
 
 type serviceHistView struct {
 	ID, Label string
@@ -142,9 +150,10 @@ type serviceHistView struct {
 	// the days that were not healthy.
 	Summary string
 	Uptimes []uptimeCell
-	Days    []dayBar
-	Budget  *budgetView
-	Nodes   []nodeHistView
+	// Old are the bars before the last recentDays days, Recent those.
+	Old, Recent []dayBar
+	Budget      *budgetView
+	Nodes       []nodeHistView
 	// Poll is set when a node is a poll node (the latency column).
 	Poll bool
 }
@@ -183,10 +192,8 @@ func serviceHistoryView(sh *messages.ServiceHistory) serviceHistView {
 	for i, u := range uptimeList(&sh.Uptime) {
 		v.Uptimes = append(v.Uptimes, uptimeCell{Window: windows[i], Value: uptimeText(u)})
 	}
-	v.Days = make([]dayBar, 0, len(sh.Days))
-	for _, d := range sh.Days {
-		v.Days = append(v.Days, dayBarOf(d))
-	}
+	split := max(len(sh.Days)-recentDays, 0)
+	v.Old, v.Recent = dayBars(sh.Days[:split]), dayBars(sh.Days[split:])
 	v.Summary = daysSummary(sh.Label, sh.Uptime.D90, sh.Days)
 	if sh.Budget != nil {
 		v.Budget = budgetOf(sh.Budget)
@@ -231,27 +238,55 @@ func dayClass(d messages.HistoryDay) string {
 	return "h"
 }
 
+// dayBars makes the bars of days, a run of days without data one bar.
+func dayBars(days []messages.HistoryDay) []dayBar {
+	bars := make([]dayBar, 0, len(days))
+	for i := 0; i < len(days); i++ {
+		b := dayBarOf(days[i])
+		if b.Class == "n" {
+			j := i
+			for j+1 < len(days) && dayClass(days[j+1]) == "n" {
+				j++
+			}
+			if j > i {
+				b.Grow, b.Tip = j-i+1, dateRange(days[i].Date, days[j].Date)
+				i = j
+			}
+		}
+		bars = append(bars, b)
+	}
+	return bars
+}
+
+// dateRange writes two days: "2 Sep – 30 Oct 2026", "30 Dec 2025 – 2 Jan
+// 2026".
+func dateRange(from, to time.Time) string {
+	if from.Year() == to.Year() {
+		return from.UTC().Format("2 Jan") + " – " + longDate(to)
+	}
+	return longDate(from) + " – " + longDate(to)
+}
+
 func dayBarOf(d messages.HistoryDay) dayBar {
 	b := dayBar{Class: dayClass(d), Date: longDate(d.Date)}
-	if b.Class == "h" && d.NoData == 0 && d.Incidents == 0 {
-		b.Class, b.Tip = "", b.Date
+	if b.Class == "n" || b.Class == "h" && d.NoData == 0 && d.Incidents == 0 {
+		if b.Class == "h" {
+			b.Class = ""
+		}
+		b.Tip = b.Date
 		return b
 	}
-	if b.Class == "n" {
-		b.lines = []string{"No data"}
-	} else {
-		b.lines = append(b.lines, uptimeText(dayUptime(d))+" uptime")
-		if d.Dead > 0 {
-			b.lines = append(b.lines, "Down "+spanWords(d.Dead))
-		}
-		if d.Sick > 0 {
-			b.lines = append(b.lines, "Degraded "+spanWords(d.Sick))
-		}
-		if d.NoData > 0 {
-			b.lines = append(b.lines, "No data "+spanWords(d.NoData))
-		}
-		b.lines = append(b.lines, incidentCount(d.Incidents))
+	b.lines = append(b.lines, uptimeText(dayUptime(d))+" uptime")
+	if d.Dead > 0 {
+		b.lines = append(b.lines, "Down "+spanWords(d.Dead))
 	}
+	if d.Sick > 0 {
+		b.lines = append(b.lines, "Degraded "+spanWords(d.Sick))
+	}
+	if d.NoData > 0 {
+		b.lines = append(b.lines, "No data "+spanWords(d.NoData))
+	}
+	b.lines = append(b.lines, incidentCount(d.Incidents))
 	b.Tip = b.Date + "\n" + strings.Join(b.lines, "\n")
 	return b
 }

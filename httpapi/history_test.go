@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-go/vigil/messages"
+	"github.com/vigil-go/vigil/templates"
+	"github.com/vigil-go/vigil/testkit"
 )
 
 // historyNow is the rendering time of the history tests.
@@ -79,6 +82,31 @@ func TestDaysSummary(t *testing.T) {
 	}
 }
 
+// TestDayBarsMergeDaysWithoutData: a run of days without data is one bar
+// as wide as its days, dated by its first and last.
+func TestDayBarsMergeDaysWithoutData(t *testing.T) {
+	start := time.Date(2025, 12, 29, 0, 0, 0, 0, time.UTC)
+	var days []messages.HistoryDay
+	for i := range 8 {
+		d := messages.HistoryDay{Date: start.AddDate(0, 0, i), NoData: 24 * time.Hour}
+		if i == 5 || i == 7 {
+			d.NoData, d.Healthy = 0, 24*time.Hour
+		}
+		days = append(days, d)
+	}
+	var got []string
+	for _, b := range dayBars(days) {
+		got = append(got, fmt.Sprintf("%s/%d/%s", b.Class, b.Grow, b.Tip))
+	}
+	want := "n/5/29 Dec 2025 – 2 Jan 2026 /0/3 Jan 2026 n/0/4 Jan 2026 /0/5 Jan 2026"
+	if strings.Join(got, " ") != want {
+		t.Errorf("bars %q\nwant  %q", strings.Join(got, " "), want)
+	}
+	if got := dateRange(start, start.AddDate(0, 0, 1)); got != "29 Dec – 30 Dec 2025" {
+		t.Errorf("dateRange %q", got)
+	}
+}
+
 func TestSpanWords(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "0 s", time.Millisecond: "under 1 s", 45 * time.Second: "45 s", time.Minute: "1 m",
@@ -130,7 +158,9 @@ func TestPageShowsHistory(t *testing.T) {
 			`<dl class="uptimes"><div><dt>24 h</dt><dd>98.67 %</dd></div><div><dt>7 d</dt>`,
 		`<div class="days" tabindex="0" role="group" aria-label="Payments, last 90 days: 99.83 % uptime; `+
 			`down on 4 days: 30 Nov 13 m, 28 Nov 3 h 5 m, 20 Nov 30 s, 10 Nov 12 m 36 s; degraded on 1 day: 28 Oct 47 m">`+
-			`<i data-t="2 Sep 2026"></i>`,
+			`<span class="old"><i data-t="2 Sep 2026"></i>`,
+		// The last 30 days, which phones show, after the older ones.
+		`<i data-t="31 Oct 2026"></i></span><i data-t="1 Nov 2026"></i>`,
 		// Weighted colours: 30 s, 12 minutes, 3 hours down; degraded.
 		`<i class="d1" data-t="20 Nov 2026`+"\n"+`99.96 % uptime`+"\n"+`Down 30 s`+"\n"+`1 incident"></i>`,
 		`<i class="d2" data-t="10 Nov 2026`+"\n"+`99.12 % uptime`+"\n"+`Down 12 m 36 s`+"\n"+`1 incident"></i>`,
@@ -138,7 +168,8 @@ func TestPageShowsHistory(t *testing.T) {
 		`<i class="s" data-t="28 Oct 2026`+"\n"+`100.00 % uptime`+"\n"+`Degraded 47 m`+"\n"+`1 incident"></i>`,
 		// Today so far, and a service without data for its first days.
 		`<i class="d2" data-t="30 Nov 2026`+"\n"+`98.67 % uptime`+"\n"+`Down 13 m`+"\n"+`1 incident"></i></div>`,
-		`<i class="n" data-t="2 Sep 2026`+"\n"+`No data"></i>`,
+		// A run of days without data is one bar.
+		`<span class="old"><i class="n" style="flex-grow: 20" data-t="2 Sep – 21 Sep 2026"></i><i data-t="22 Sep 2026"></i>`,
 		`aria-label="Website &amp; API, last 90 days: 99.98 % uptime; down on 2 days: 27 Nov 30 s, 21 Nov 12 m 36 s; degraded on 1 day: 10 Nov 47 m; no data on 20 days"`,
 		`<p class="axis" aria-hidden="true"><span class="far">90 days ago</span><span class="near">30 days ago</span><span>Today</span></p>`,
 		// The error budget of a service with an objective.
@@ -163,9 +194,10 @@ func TestPageShowsHistory(t *testing.T) {
 			`<p class="meta"><time datetime="2026-11-28T10:00:00Z">28 Nov 2026, 10:00 UTC</time> – <time datetime="2026-11-28T13:05:00Z">13:05 UTC</time> · 3 h 5 m · Card processing</p></li>`,
 		`<p class="more"><a href="/history">Incident history of the last 90 days</a></p>`,
 	)
-	// 90 bars per service; only the past two weeks of incidents.
-	if n := len(regexp.MustCompile(`<i(?: class="(?:s|d1|d2|d3|n)")? data-t="`).FindAllString(body, -1)); n != 5*90 {
-		t.Errorf("%d daily bars, want 450", n)
+	// 90 days per service (20 of them one bar); only the past two weeks of
+	// incidents.
+	if n := len(regexp.MustCompile(`<i(?: class="(?:h|s|d1|d2|d3|n)")?(?: style="[^"]*")? data-t="`).FindAllString(body, -1)); n != 5*90-19 {
+		t.Errorf("%d daily bars, want 431", n)
 	}
 	past := body[strings.Index(body, `id="past-incidents"`):]
 	for _, m := range regexp.MustCompile(`datetime="(2026-\d\d-\d\d)T[^"]+">[^<]+</time> – `).FindAllStringSubmatch(past, -1) {
@@ -216,6 +248,34 @@ func TestPageHistoryFragmentsCached(t *testing.T) {
 	getPage(t, h)
 	if p := s.hist.parts.Load(); p == parts || p.hist != newer.History {
 		t.Fatal("a new history was not rendered")
+	}
+}
+
+// TestPageHistoryRenderingFails: history fragments that cannot be
+// rendered leave the page without them (still 200), logged once per
+// history, not once per rendering.
+func TestPageHistoryRenderingFails(t *testing.T) {
+	snap := historySnapshot()
+	holder := newSwapSnapshots(snap)
+	var logs testkit.Logs
+	s := New(Options{Addr: "127.0.0.1:0", Snapshots: holder, Branding: testBranding(), Version: "1",
+		Page: Page{Title: "Acme Status", URL: "https://status.example.com/"}, Logger: logs.Logger()})
+	broken := template.Must(template.New("status.html").ParseFS(templates.FS, "status.html", "history.html", "parts.html"))
+	template.Must(broken.New("service-history").Parse(`{{.NoSuchField}}`))
+	s.pageTmpl = broken
+	h := s.Handler()
+	body := getPage(t, h)
+	mustNotContain(t, body, `class="hist"`, `node-hist`)
+	mustContain(t, body, `id="probe-payments"`)
+	for gen := snap.Generation + 1; gen < snap.Generation+3; gen++ {
+		next := incidentSnapshot(historyNow)
+		next.Generation, next.History = gen, snap.History
+		holder.p.Store(next)
+		showLatest(s)
+		getPage(t, h)
+	}
+	if n := len(logs.With(t, "rendering the history failed")); n != 1 {
+		t.Errorf("logged %d times, want once", n)
 	}
 }
 
@@ -384,6 +444,15 @@ func BenchmarkPageRenderHistory(b *testing.B) {
 	snap.History = historyFor(snap, historyNow)
 	s := pageServer(fixedSnapshots{snap}, testBranding())
 	site := s.site.Load()
+	b.Run("without", func(b *testing.B) {
+		plain := *snap
+		plain.History = nil
+		for b.Loop() {
+			if _, _, err := s.renderPage(site, &plain, historyNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("cached", func(b *testing.B) {
 		var n int
 		for b.Loop() {

@@ -81,10 +81,17 @@ func BenchmarkRenderAll(b *testing.B) {
 	for _, size := range []struct {
 		name           string
 		nodes, perNode int
-	}{{"nodes=1000", 1000, 1}, {"replicas=10000", 1000, 10}} {
+		// history adds a recorded history, the same in both snapshots (it
+		// changes at most once a minute, the statuses every second).
+		history bool
+	}{{"nodes=1000", 1000, 1, false}, {"nodes=1000,history", 1000, 1, true}, {"replicas=10000", 1000, 10, false}} {
 		b.Run(size.name, func(b *testing.B) {
 			base := largeSnapshot(size.nodes, size.perNode)
 			alt := flipped(base)
+			if size.history {
+				base.History = historyFor(base, time.Now())
+				alt.History = base.History
+			}
 			s := benchServer(b, fixedSnapshots{base})
 			r := s.views
 			now := time.Now().UTC()

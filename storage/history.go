@@ -42,9 +42,6 @@ func applyHistory(tx *bolt.Tx, e *encodedBatch) error {
 	if hb == nil {
 		return corruptf("missing bucket")
 	}
-	// Keys mostly grow with time: pages split when 90 % full, not at
-	// half, stay that full (41 % at bbolt's default, measured).
-	hb.FillPercent = 0.9
 	for _, r := range e.putHistory {
 		if err := hb.Put(r.key, r.value); err != nil {
 			return fmt.Errorf("put history: %w", err)

@@ -90,8 +90,8 @@
     if (el.matches(".days")) {
       return "days\n" + serviceOf(el);
     }
-    if (el.matches(".days > i")) {
-      return "day\n" + serviceOf(el) + "\n" + Array.prototype.indexOf.call(el.parentNode.children, el);
+    if (el.matches(".days i")) {
+      return "day\n" + serviceOf(el) + "\n" + Array.prototype.indexOf.call(el.closest(".days").querySelectorAll("i"), el);
     }
     return null;
   }
@@ -137,10 +137,10 @@
       window.STATUS_GENERAL = status;
     }
     if (key) {
-      var candidates = nextMain.querySelectorAll(".nodes ol > li, .days, .days > i");
+      var candidates = nextMain.querySelectorAll(".nodes ol > li, .days, .days i");
       for (var i = 0; i < candidates.length; i++) {
         if (focusKey(candidates[i]) === key) {
-          if (candidates[i].matches(".days > i")) {
+          if (candidates[i].matches(".days i")) {
             focusable(candidates[i]);
           }
           candidates[i].focus({ preventScroll: true });
@@ -151,10 +151,11 @@
   }
 
   // focusable makes a daily bar focusable (not a tab stop) and names it by
-  // its tooltip, for screen readers (a bar without a class is a healthy
-  // day whose tooltip the stylesheet completes).
+  // its tooltip, for screen readers (completed as the stylesheet does for
+  // a healthy day without a class and for days without data).
   function focusable(bar) {
-    var tip = bar.getAttribute("data-t") + (bar.className ? "" : "\n100.00 % uptime\nNo incidents");
+    var tip = bar.getAttribute("data-t") +
+      (bar.className === "" ? "\n100.00 % uptime\nNo incidents" : bar.className === "n" ? "\nNo data" : "");
     bar.tabIndex = -1;
     bar.setAttribute("role", "img");
     bar.setAttribute("aria-label", tip.replace(/\n/g, ", "));
@@ -172,8 +173,8 @@
       event.preventDefault();
       return;
     }
-    var bars = Array.prototype.filter.call(row.children, function (li) {
-      return li.offsetParent !== null; // phones show fewer days
+    var bars = Array.prototype.filter.call(row.querySelectorAll("i"), function (bar) {
+      return bar.offsetParent !== null; // phones show fewer days
     });
     var at = target === row ? bars.length : bars.indexOf(target);
     var next;
