@@ -43,6 +43,13 @@ func Open(dsn string) (*DB, error) {
 	return &DB{pool: pool, conn: cfg.ConnConfig.Copy()}, nil
 }
 
+// CheckDSN reports whether dsn can be parsed (it does not connect): a DSN
+// that cannot is a configuration error, not a database to wait for.
+func CheckDSN(dsn string) error {
+	_, err := pgxpool.ParseConfig(dsn)
+	return err
+}
+
 // Close closes the connections.
 func (db *DB) Close() { db.pool.Close() }
 
@@ -53,6 +60,10 @@ func (db *DB) Lease() LeaseBackend { return pgLease{db.pool} }
 
 type pgLease struct{ pool *pgxpool.Pool }
 
+// Acquire takes the row when the lease has expired or is id's own: after
+// its local deadline passed, an instance takes its lease back, always in a
+// new epoch, which fences off the writes of its previous term (the epoch
+// it held need not be compared: only id sets holder = id).
 func (l pgLease) Acquire(ctx context.Context, id string, ttl time.Duration) (int64, bool, string, error) {
 	var epoch int64
 	err := l.pool.QueryRow(ctx, `UPDATE vigil_leader

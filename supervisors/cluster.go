@@ -131,6 +131,9 @@ func BuildCluster(cfg *config.Config, deps Deps) (*Tree, error) {
 		deps.Metrics = metrics.New()
 	}
 	deps.Store = nil
+	if err := cluster.CheckDSN(cfg.Storage.DSN); err != nil {
+		return nil, fmt.Errorf("storage.dsn: %w", err)
+	}
 	t := &Tree{deps: deps, logger: logger, Metrics: deps.Metrics, Router: &RouterSwitch{}, queueCounts: nil,
 		services: map[string]*serviceUnit{}, notes: map[string]*notifierUnit{}, counted: map[string]bool{}}
 	if _, err := t.buildNotifiers(cfg); err != nil {

@@ -704,3 +704,13 @@ func TestClusterReload(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterBadDSN: a DSN that cannot be parsed is a configuration error
+// (exit 2), not a database to wait for.
+func TestClusterBadDSN(t *testing.T) {
+	cfg := writeFile(t, "bad.cfg", fmt.Sprintf(clusterConfig, freePort(t), "http://127.0.0.1:1/hook", "postgres://vigil@127.0.0.1:notaport/vigil", "", "http://127.0.0.1:1/"))
+	code, _, stderr := runBinary(t, "-c", cfg)
+	if code != 2 || !strings.Contains(stderr, "storage.dsn: ") || strings.Contains(stderr, "retrying") {
+		t.Fatalf("exit %d, %q", code, stderr)
+	}
+}
