@@ -24,7 +24,7 @@ import (
 	"github.com/vigil-go/vigil/testkit"
 )
 
-const mcpTestTimeout = 10 * time.Second
+const mcpTestTimeout = 60 * time.Second
 
 // mcpSnapshot covers the three statuses at every level.
 func mcpSnapshot() *messages.Snapshot {

@@ -71,8 +71,10 @@ const (
 	// a write answered before it.
 	VisibleWait = 2 * time.Second
 	// firstWait bounds how long the first request waits for the first
-	// rendering (503 after that).
-	firstWait = 10 * time.Second
+	// rendering (503 after that). A rendering takes milliseconds; the bound
+	// is for a machine starved of CPU (a page of 1,000 nodes with history
+	// took over 10 s under the race detector on a loaded machine).
+	firstWait = 30 * time.Second
 	// idleStop stops the goroutine of a renderer that is not pinned by a
 	// served server after this long without a request.
 	idleStop = time.Minute
