@@ -96,18 +96,8 @@ func runLocal(args, environ []string, stdout, stderr io.Writer) int {
 		os.Exit(supervisors.ExitFatal)
 	})
 	tree := agent.Build(cfg, agent.Deps{Logger: logger, Version: Version})
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	trigger := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case trigger <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	trigger, stopHangups := hangups()
+	defer stopHangups()
 	tree.Root.Add(&supervisors.Watcher{
 		Path: path, Debounce: reloadDebounce, Trigger: trigger, Logger: logger,
 		Reload: func(context.Context) { reloadLocal(path, environ, tree, logger) },

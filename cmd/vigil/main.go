@@ -161,18 +161,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		reportConfigError(stderr, o.config, err)
 		return supervisors.ExitConfig
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	trigger := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case trigger <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	trigger, stopHangups := hangups()
+	defer stopHangups()
 	tree.Root.Add(&supervisors.Watcher{
 		Path: o.config, Debounce: reloadDebounce, Trigger: trigger, Logger: logger,
 		Reload: func(ctx context.Context) { reload(ctx, o.config, environ, tree, logger) },
@@ -322,4 +312,22 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelError
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// hangups turns SIGHUP into reload triggers for a config Watcher: one
+// pending trigger at most, so a burst of signals reloads once. Call stop
+// when the process no longer reloads.
+func hangups() (trigger chan struct{}, stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	trigger = make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case trigger <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return trigger, func() { signal.Stop(hup) }
 }
