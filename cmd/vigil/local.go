@@ -102,19 +102,7 @@ func runLocal(args, environ []string, stdout, stderr io.Writer) int {
 		Path: path, Debounce: reloadDebounce, Trigger: trigger, Logger: logger,
 		Reload: func(context.Context) { reloadLocal(path, environ, tree, logger) },
 	})
-	err = tree.Serve(ctx)
-	var fatal *supervisors.FatalError
-	switch {
-	case err == nil:
-		logger.Info("stopped")
-		return supervisors.ExitOK
-	case errors.As(err, &fatal):
-		reportFatal(logger, stderr, "fatal", fatal.Err)
-		return fatal.Code
-	default:
-		reportFatal(logger, stderr, "stopped on error", err)
-		return supervisors.ExitFatal
-	}
+	return exitCode(logger, stderr, tree.Serve(ctx))
 }
 
 // reloadLocal loads, validates and applies the agent's configuration

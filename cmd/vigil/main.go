@@ -167,19 +167,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		Path: o.config, Debounce: reloadDebounce, Trigger: trigger, Logger: logger,
 		Reload: func(ctx context.Context) { reload(ctx, o.config, environ, tree, logger) },
 	})
-	err = tree.Serve(ctx)
-	var fatal *supervisors.FatalError
-	switch {
-	case err == nil:
-		logger.Info("stopped")
-		return supervisors.ExitOK
-	case errors.As(err, &fatal):
-		reportFatal(logger, stderr, "fatal", fatal.Err)
-		return fatal.Code
-	default:
-		reportFatal(logger, stderr, "stopped on error", err)
-		return supervisors.ExitFatal
-	}
+	return exitCode(logger, stderr, tree.Serve(ctx))
 }
 
 // reportFatal tells, exactly once, why the server stops: as an error record
@@ -330,4 +318,21 @@ func hangups() (trigger chan struct{}, stop func()) {
 		}
 	}()
 	return trigger, func() { signal.Stop(hup) }
+}
+
+// exitCode reports how a tree's Serve ended and returns the process's exit
+// code: 0 for a clean stop, a fatal error's own code, ExitFatal otherwise.
+func exitCode(logger *slog.Logger, stderr io.Writer, err error) int {
+	var fatal *supervisors.FatalError
+	switch {
+	case err == nil:
+		logger.Info("stopped")
+		return supervisors.ExitOK
+	case errors.As(err, &fatal):
+		reportFatal(logger, stderr, "fatal", fatal.Err)
+		return fatal.Code
+	default:
+		reportFatal(logger, stderr, "stopped on error", err)
+		return supervisors.ExitFatal
+	}
 }
