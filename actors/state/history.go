@@ -52,22 +52,14 @@ func (m *Model) observeAll(now time.Time) {
 	}
 }
 
-// observe tells the recorder the status of one node (a no-op when it did
-// not change). A node has data once one of its replicas has a result of
-// this run or a push or local report.
+// observe tells the recorder the status of one node as recompute left it
+// (a no-op when it did not change).
 func (m *Model) observe(pi, ni int, now time.Time) {
 	if m.hist == nil {
 		return
 	}
 	n := &m.probes[pi].nodes[ni]
-	hasData := false
-	for i := range n.replicas {
-		if r := &n.replicas[i]; r.seen || !r.reported.IsZero() {
-			hasData = true
-			break
-		}
-	}
-	m.hist.Node(pi, ni, n.status, hasData, now)
+	m.hist.Node(pi, ni, n.status, n.hasData, now)
 }
 
 // recordLatency records the latency of a poll result that reached its

@@ -106,9 +106,12 @@ type probeModel struct {
 }
 
 type nodeModel struct {
-	id, label, mode   string
-	status            messages.Status
-	reveal            bool
+	id, label, mode string
+	status          messages.Status
+	reveal          bool
+	// hasData is set by recompute once a replica has a result of this run
+	// or a push or local report (the history's "no data" otherwise).
+	hasData           bool
 	linkURL, linkText string
 	replicas          []replicaModel
 	// snap caches the published view of this node; nil when stale.
@@ -352,9 +355,11 @@ func (m *Model) rollUp(pi, ni int, now time.Time) []messages.Notification {
 func (m *Model) recompute(pi, ni int) messages.Status {
 	p := &m.probes[pi]
 	n := &p.nodes[ni]
-	n.status = messages.Healthy
+	n.status, n.hasData = messages.Healthy, false
 	for i := range n.replicas {
-		n.status = messages.Worst(n.status, n.replicas[i].status)
+		r := &n.replicas[i]
+		n.status = messages.Worst(n.status, r.status)
+		n.hasData = n.hasData || r.seen || !r.reported.IsZero()
 	}
 	p.status = messages.Healthy
 	for i := range p.nodes {
