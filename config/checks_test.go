@@ -58,7 +58,7 @@ func notifierText(kind string, override map[string]string) string {
 func parseNotifier(t *testing.T, table string, environ []string) []config.Issue {
 	t.Helper()
 	text := strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(minimalText) + table
-	_, warnings, err := parse([]byte(text), ".", environ)
+	_, warnings, err := parse([]byte(text), environ)
 	if err != nil {
 		t.Fatalf("error for\n%s\n%v", table, err)
 	}
@@ -280,7 +280,7 @@ func TestUnresolvedVariableInSecret(t *testing.T) {
 			t.Errorf("%s is not tagged secret", path)
 		}
 		text := withSecret(path, `"${VIGIL_TEST_SECRET}"`)
-		_, _, err := parse([]byte(text), ".", []string{"OTHER=1"})
+		_, _, err := parse([]byte(text), []string{"OTHER=1"})
 		if err == nil {
 			t.Errorf("%s: unresolved ${VIGIL_TEST_SECRET} accepted", path)
 			continue
@@ -300,14 +300,14 @@ func TestUnresolvedVariableInSecret(t *testing.T) {
 			prefix = "123:x"
 		}
 		value := prefix + "${VIGIL_TEST_SECRET}"
-		if _, _, err := parse([]byte(withSecret(path, `"`+value+`"`)), ".", nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
+		if _, _, err := parse([]byte(withSecret(path, `"`+value+`"`)), nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
 			t.Errorf("%s: partial reference: %v", path, err)
 		}
 		// A reference nested in another is still one.
-		if _, _, err := parse([]byte(withSecret(path, `"${${VIGIL_TEST_SECRET}}"`)), ".", nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
+		if _, _, err := parse([]byte(withSecret(path, `"${${VIGIL_TEST_SECRET}}"`)), nil); err == nil || !strings.Contains(err.Error(), "VIGIL_TEST_SECRET is not set") {
 			t.Errorf("%s: nested reference: %v", path, err)
 		}
-		cfg, warnings, err := parse([]byte(withSecret(path, `"`+value+`"`)), ".", []string{"VIGIL_TEST_SECRET=s3cret"})
+		cfg, warnings, err := parse([]byte(withSecret(path, `"`+value+`"`)), []string{"VIGIL_TEST_SECRET=s3cret"})
 		if err != nil || len(warnings) != 0 {
 			t.Errorf("%s with the variable set: %v\n%s", path, err, warningLines(warnings))
 			continue
@@ -345,7 +345,7 @@ func secretValue(c *config.Config, path string) string {
 }
 
 func TestSkippedVariableInSecret(t *testing.T) {
-	_, _, err := parse([]byte(withSecret("server.manager_token", `"${VIGIL_MANAGER_TOKEN}"`)), ".", []string{"VIGIL_MANAGER_TOKEN=a$b"})
+	_, _, err := parse([]byte(withSecret("server.manager_token", `"${VIGIL_MANAGER_TOKEN}"`)), []string{"VIGIL_MANAGER_TOKEN=a$b"})
 	want := "server.manager_token: environment variable VIGIL_MANAGER_TOKEN is set but not substituted: its name or value contains $, { or }"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
@@ -373,7 +373,7 @@ scripts = ['''echo "${count} ${count}" ${X:-y}''']
 `
 	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, warnings, err := parse([]byte(text), ".", []string{"HOME=/home/vigil"})
+	cfg, warnings, err := parse([]byte(text), []string{"HOME=/home/vigil"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ scripts = ['''echo "${count} ${count}" ${X:-y}''']
 func TestUnresolvedVariableInURL(t *testing.T) {
 	text := strings.Replace(minimalText, `"https://status.example.com"`, `"https://${STATUS_HOST}/"`, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	_, warnings, err := parse([]byte(text), ".", nil)
+	_, warnings, err := parse([]byte(text), nil)
 	if errs := problemsOf(t, err); !hasProblem(errs, "branding.page_url", "invalid URL") {
 		t.Errorf("got %v", err)
 	}
@@ -414,7 +414,7 @@ func TestUnresolvedVariableInURL(t *testing.T) {
 }
 
 func TestSecretURLNotQuoted(t *testing.T) {
-	_, _, err := parse([]byte(withSecret("notify.slack.hook_url", `"hooks.slack.com/services/T0/B0/very-secret"`)), ".", nil)
+	_, _, err := parse([]byte(withSecret("notify.slack.hook_url", `"hooks.slack.com/services/T0/B0/very-secret"`)), nil)
 	errs := problemsOf(t, err)
 	if len(errs) != 1 || errs[0].Path != "notify.slack.hook_url" || strings.Contains(errs[0].Message, "very-secret") ||
 		!strings.Contains(errs[0].Message, "not absolute") {
@@ -423,7 +423,7 @@ func TestSecretURLNotQuoted(t *testing.T) {
 }
 
 func TestExampleSecretsWarn(t *testing.T) {
-	_, warnings, err := parse([]byte(withSecret("server.manager_token", `"change-me-manager"`)), ".", nil)
+	_, warnings, err := parse([]byte(withSecret("server.manager_token", `"change-me-manager"`)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,13 +433,13 @@ func TestExampleSecretsWarn(t *testing.T) {
 	}
 	// Only secrets are compared with the examples.
 	text := strings.Replace(withSecret("server.manager_token", `"m"`), `company_name = "Example"`, `company_name = "change-me-manager"`, 1)
-	if _, warnings, _ := parse([]byte(text), ".", nil); len(warnings) != 0 {
+	if _, warnings, _ := parse([]byte(text), nil); len(warnings) != 0 {
 		t.Errorf("warnings:\n%s", warningLines(warnings))
 	}
 }
 
 func TestEmptyServerTokensWarn(t *testing.T) {
-	_, warnings, err := parse([]byte(withSecret("server.reporter_token", `""`)), ".", nil)
+	_, warnings, err := parse([]byte(withSecret("server.reporter_token", `""`)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +535,7 @@ label = "N"
 mode = "poll"
 replica = ["https://example.com/"]
 `
-	_, warnings, err := parse([]byte(text), ".", nil)
+	_, warnings, err := parse([]byte(text), nil)
 	errs := problemsOf(t, err)
 	for _, p := range []string{"server.reporter_token", "branding.support_url", "notify.webhook.hook_url"} {
 		if !hasProblem(errs, p, "required key missing") {

@@ -14,14 +14,19 @@ import (
 	"github.com/vigil-go/vigil/config"
 )
 
-// load and parse are config.Load and config.Parse with every notifier
-// table declared, as the server loads a file.
+// load and parse are config.Load and config.Decode into a Config with
+// every notifier table declared, as the server loads a file.
 func load(path string, environ []string) (*config.Config, []config.Issue, error) {
 	return config.Load(path, environ, providers.Kinds().Notifiers()...)
 }
 
-func parse(data []byte, baseDir string, environ []string) (*config.Config, []config.Issue, error) {
-	return config.Parse(data, baseDir, environ, providers.Kinds().Notifiers()...)
+func parse(data []byte, environ []string) (*config.Config, []config.Issue, error) {
+	cfg := &config.Config{}
+	warnings, err := config.Decode(data, environ, cfg, providers.Kinds().Notifiers()...)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
 }
 
 // fixture returns the path of a file under testdata/config.
@@ -39,7 +44,7 @@ func mustLoad(t *testing.T, name string, environ []string) (*config.Config, []co
 	return cfg, warnings
 }
 
-// problemsOf extracts the Errors from an error returned by Load or Parse.
+// problemsOf extracts the Errors from an error returned by Load or Decode.
 func problemsOf(t *testing.T, err error) config.Errors {
 	t.Helper()
 	var errs config.Errors
@@ -643,7 +648,7 @@ service = []
 func parseWith(t *testing.T, manager, reporter, extra string, environ []string) (*config.Config, []config.Issue, error) {
 	t.Helper()
 	text := strings.NewReplacer("MANAGER", manager, "REPORTER", reporter, "EXTRA", extra).Replace(minimalText)
-	return parse([]byte(text), ".", environ)
+	return parse([]byte(text), environ)
 }
 
 func TestNotifyDefaults(t *testing.T) {
@@ -692,7 +697,7 @@ func TestLogLevelCaseInsensitive(t *testing.T) {
 	}
 	text := strings.Replace(minimalText, "[server]", "[server]\nlog_level = \"WaRn\"\ninet = \"[::]:80\"", 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, _, err = parse([]byte(text), ".", nil)
+	cfg, _, err = parse([]byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +710,7 @@ func TestAssetsPathExists(t *testing.T) {
 	dir := t.TempDir()
 	text := strings.Replace(minimalText, "[assets]", "[assets]\npath = '"+dir+"'", 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, _, err := parse([]byte(text), ".", nil)
+	cfg, _, err := parse([]byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,7 +732,7 @@ func TestInterpolationInConfig(t *testing.T) {
 	extra := "# a comment mentioning ${PLAIN} and ${WEIRD} is harmless\n"
 	text := strings.Replace(minimalText, `company_name = "Example"`, `company_name = "${UNDEFINED_VAR}-$PLAIN-$$"`, 1)
 	text = strings.NewReplacer("MANAGER", "${VIGIL_MANAGER_TOKEN}", "REPORTER", "r", "EXTRA", extra).Replace(text)
-	cfg, warnings, err := parse([]byte(text), ".", environ)
+	cfg, warnings, err := parse([]byte(text), environ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,7 +789,7 @@ func TestInterpolate(t *testing.T) {
 }
 
 func TestParseSyntaxErrorPosition(t *testing.T) {
-	_, _, err := parse([]byte("[server]\nmanager_token = \"x\nreporter_token = \"y\"\n"), ".", nil)
+	_, _, err := parse([]byte("[server]\nmanager_token = \"x\nreporter_token = \"y\"\n"), nil)
 	errs := problemsOf(t, err)
 	if len(errs) != 1 || !strings.Contains(errs[0].Message, "TOML syntax error at line 2, column") {
 		t.Errorf("got %v", err)
@@ -825,13 +830,40 @@ X-Bare = ["3", "4"]
 `
 	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	cfg, _, err := parse([]byte(text), ".", nil)
+	cfg, _, err := parse([]byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []config.Header{{Name: "X-Quoted", Value: "1"}, {Name: "X-Literal", Value: "2"}, {Name: "X-Bare", Value: "3"}, {Name: "X-Bare", Value: "4"}}
 	if got := cfg.Probe.Services[0].Nodes[0].HTTPHeaders; !reflect.DeepEqual(got, want) {
 		t.Errorf("headers = %+v", got)
+	}
+}
+
+// TestArrayProblemsNameEveryElement: in an array of strings, an element of
+// the wrong type does not hide the problems of the others.
+func TestArrayProblemsNameEveryElement(t *testing.T) {
+	extra := `[probe]
+[[probe.service]]
+id = "s"
+label = "S"
+[[probe.service.node]]
+id = "n"
+label = "N"
+mode = "poll"
+replicas = ["https://ok.example.com/", 3, "no-scheme", "tcp://db:5432"]
+`
+	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
+	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	_, _, err := parse([]byte(text), nil)
+	errs := problemsOf(t, err)
+	const r = "probe.service[0].node[0].replicas"
+	want := config.Errors{
+		{Path: r + "[1]", Message: "must be a string (got integer)"},
+		{Path: r + "[2]", Message: `invalid replica url: invalid URL "no-scheme": not absolute (a scheme such as https:// is required)`},
+	}
+	if !reflect.DeepEqual(errs, want) {
+		t.Errorf("problems:\n%v\nwant:\n%v", errs, want)
 	}
 }
 
@@ -848,7 +880,7 @@ http_headers = { X-Ok = ["fine", "bad\u0000value", 3], X-Table = { a = "b" } }
 `
 	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
 	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
-	_, _, err := parse([]byte(text), ".", nil)
+	_, _, err := parse([]byte(text), nil)
 	errs := problemsOf(t, err)
 	const h = "probe.service[0].node[0].http_headers"
 	for _, w := range []struct{ path, reason string }{
@@ -870,14 +902,14 @@ func TestStorageSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, warnings, err := parse(append(base, []byte("\n[storage]\nenabled = false\npath = \"/var/lib/vigil\"\n")...), ".", nil)
+	cfg, warnings, err := parse(append(base, []byte("\n[storage]\nenabled = false\npath = \"/var/lib/vigil\"\n")...), nil)
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("err %v warnings %v", err, warnings)
 	}
 	if cfg.Storage != (config.Storage{Enabled: false, Path: "/var/lib/vigil", StorageCluster: config.StorageCluster{LeaseTTL: 10 * time.Second, LeaseRenew: 2 * time.Second}}) {
 		t.Fatalf("storage %+v", cfg.Storage)
 	}
-	_, _, err = parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), ".", nil)
+	_, _, err = parse(append(base, []byte("\n[storage]\nenabled = \"yes\"\n")...), nil)
 	if err == nil || !strings.Contains(err.Error(), "storage.enabled") {
 		t.Fatalf("bad storage.enabled: %v", err)
 	}

@@ -285,26 +285,15 @@ func (d *decoder) text(p, s string, v reflect.Value, f field) bool {
 }
 
 // strings decodes an array of strings into a slice of strings or of a type
-// with UnmarshalText (converted only when every element is a string).
+// with UnmarshalText, reporting every element's problem.
 func (d *decoder) strings(p string, raw any, v reflect.Value, f field) bool {
 	arr, ok := want[[]any](d, p, raw, "an array of strings")
+	v.Set(reflect.MakeSlice(v.Type(), len(arr), len(arr)))
 	for i, e := range arr {
-		s, isString := want[string](d, indexPath(p, i), e, "a string")
-		ok = isString && d.checkString(indexPath(p, i), s, f.has("secret")) && ok
+		ep := indexPath(p, i)
+		s, isString := want[string](d, ep, e, "a string")
+		ok = isString && d.checkString(ep, s, f.has("secret")) && d.text(ep, s, v.Index(i), f) && ok
 	}
-	if !ok {
-		return false
-	}
-	out := reflect.MakeSlice(v.Type(), 0, len(arr))
-	for i, e := range arr {
-		el := reflect.New(v.Type().Elem()).Elem()
-		if d.text(indexPath(p, i), e.(string), el, f) {
-			out = reflect.Append(out, el)
-		} else {
-			ok = false
-		}
-	}
-	v.Set(out)
 	return ok
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -13,35 +12,13 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// Load reads the configuration file at path and decodes it with Parse.
-// An unreadable file yields a plain error.
+// Load reads the configuration file at path and decodes it into a Config
+// with Decode. An unreadable file yields a plain error.
 func Load(path string, environ []string, notifiers ...Notifier) (*Config, []Issue, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read configuration file: %w", err)
 	}
-	return Parse(data, filepath.Dir(path), environ, notifiers...)
-}
-
-// Parse decodes, defaults and validates the text of a configuration file:
-// ${NAME} references are substituted from environ (os.Environ format, see
-// Interpolate), the result is parsed as TOML and assigned onto the schema.
-// notifiers declare the [notify.<name>] tables; any other one is an unknown
-// table.
-//
-// All problems are collected: on failure the error is an Errors value with
-// one Issue per offending key, and the Config is nil. Problems are what the
-// original refuses at start (spec §2.11), plus an unresolved ${NAME} in a
-// secret. Warnings (returned even when loading fails) never fail: unknown
-// keys and tables, an unresolved ${NAME} elsewhere, a secret equal to a
-// published example, values the original accepts that cannot work. Both
-// come in a fixed order: tables in schema order, depth first; within a
-// table, issues in field order (an id repeated in an array of tables comes
-// after that array), then unknown keys in file order.
-//
-// baseDir, the directory of the file, is reserved: as in the original,
-// assets.path stays relative to the working directory.
-func Parse(data []byte, baseDir string, environ []string, notifiers ...Notifier) (*Config, []Issue, error) {
 	cfg := &Config{}
 	warnings, err := Decode(data, environ, cfg, notifiers...)
 	if err != nil {
@@ -50,11 +27,22 @@ func Parse(data []byte, baseDir string, environ []string, notifiers ...Notifier)
 	return cfg, warnings, nil
 }
 
-// Decode is Parse for any schema: it substitutes ${NAME} references, parses
-// data as TOML and assigns it onto dst, a pointer to a tagged struct (see
-// schema.go), with the same defaults, checks, warnings and errors. Other
-// file formats that share Vigil's conventions (the Vigil Local agent's)
-// declare their own root struct and decode through it.
+// Decode substitutes the ${NAME} references of data from environ
+// (os.Environ format, see Interpolate), parses it as TOML and assigns it
+// onto dst, a pointer to a tagged struct (see schema.go): *Config for a
+// Vigil configuration file; other formats that share its conventions (the
+// Vigil Local agent's) declare their own root struct. notifiers declare the
+// [notify.<name>] tables; any other one is an unknown table.
+//
+// All problems are collected: on failure the error is an Errors value with
+// one Issue per offending key, and dst must not be used. Problems are what
+// the original refuses at start (spec §2.11), plus an unresolved ${NAME} in
+// a secret. Warnings (returned even when decoding fails) never fail: unknown
+// keys and tables, an unresolved ${NAME} elsewhere, a secret equal to a
+// published example, values the original accepts that cannot work. Both
+// come in a fixed order: tables in schema order, depth first; within a
+// table, issues in field order (an id repeated in an array of tables comes
+// after that array), then unknown keys in file order.
 func Decode(data []byte, environ []string, dst any, notifiers ...Notifier) ([]Issue, error) {
 	// A UTF-8 byte-order mark is harmless text to editors; tolerate it.
 	data = bytes.TrimPrefix(Interpolate(data, environ), []byte("\xef\xbb\xbf"))

@@ -107,7 +107,8 @@ func (s *Server) Check(r *Report) {
 
 // Assets is the [assets] table.
 type Assets struct {
-	// Path is the assets directory as written.
+	// Path is the assets directory as written, relative to the working
+	// directory as in the original (not to the file).
 	Path string `toml:"path" default:"./res/assets/"`
 	// PathExists reports whether Path named an existing directory when the
 	// file was loaded; files found there override the embedded ones. It is

@@ -15,7 +15,7 @@ func TestStorageCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := func(table string, environ ...string) (string, error) {
-		cfg, _, err := parse(append(base, []byte("\n[storage]\n"+table)...), ".", environ)
+		cfg, _, err := parse(append(base, []byte("\n[storage]\n"+table)...), environ)
 		if err != nil {
 			return "", err
 		}

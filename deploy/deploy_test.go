@@ -616,9 +616,10 @@ func tokenEnviron() []string {
 // own loader and notifier checks: no problem, no warning.
 func TestExampleConfigLoads(t *testing.T) {
 	data := exampleConfig(t)
-	cfg, warnings, err := config.Parse(data, t.TempDir(), tokenEnviron(), providers.Kinds().Notifiers()...)
+	cfg := &config.Config{}
+	warnings, err := config.Decode(data, tokenEnviron(), cfg, providers.Kinds().Notifiers()...)
 	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
+		t.Fatalf("config.Decode: %v", err)
 	}
 	for _, w := range warnings {
 		t.Errorf("warning: %s: %s", w.Path, w.Message)
@@ -792,8 +793,8 @@ func TestExampleConfigServes(t *testing.T) {
 	// Ready once the first round is in: every replica starts within 10 s,
 	// a dead one is tried poll_retry + 1 times, and the page is aggregated
 	// every 10 s. Unreachable targets (no cluster here) still count.
-	cfg, _, err := config.Parse(exampleConfig(t), dir, tokenEnviron())
-	if err != nil {
+	cfg := &config.Config{}
+	if _, err := config.Decode(exampleConfig(t), tokenEnviron(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	mt := cfg.Metrics

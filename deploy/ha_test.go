@@ -208,7 +208,8 @@ func TestHAManifests(t *testing.T) {
 			t.Errorf("%s reads key %q, which the example Secret lacks", ref[1], e.ValueFrom.SecretKeyRef.Key)
 		}
 	}
-	cfg, warnings, err := config.Parse([]byte(text), t.TempDir(), haEnviron(m), providers.Kinds().Notifiers()...)
+	cfg := &config.Config{}
+	warnings, err := config.Decode([]byte(text), haEnviron(m), cfg, providers.Kinds().Notifiers()...)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

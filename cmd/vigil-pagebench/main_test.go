@@ -55,7 +55,8 @@ func TestWorkloadConfigsLoad(t *testing.T) {
 				VigilAddr: "127.0.0.1:18080", TargetAddr: "127.0.0.1:18081",
 				AssetsDir: t.TempDir() + "/none", PollParallelism: 4,
 			})
-			cfg, warnings, err := config.Parse(data, t.TempDir(), nil)
+			cfg := &config.Config{}
+			warnings, err := config.Decode(data, nil, cfg)
 			if err != nil {
 				t.Fatalf("generated configuration does not load: %v", err)
 			}

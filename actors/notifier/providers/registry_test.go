@@ -72,12 +72,13 @@ retrys = 2
 func TestAddingAKind(t *testing.T) {
 	reg := append(Kinds(), Kind{Name: "fake", Section: func() Section { return new(Fake) }})
 
-	_, _, err := config.Parse([]byte(fakeConfig), ".", nil, reg.Notifiers()...)
+	_, err := config.Decode([]byte(fakeConfig), nil, &config.Config{}, reg.Notifiers()...)
 	if err == nil || err.Error() != "notify.fake.token: environment variable FAKE_TOKEN is not set" {
 		t.Fatalf("unresolved secret: %v", err)
 	}
 
-	cfg, warnings, err := config.Parse([]byte(fakeConfig), ".", []string{"FAKE_TOKEN=s3cret"}, reg.Notifiers()...)
+	cfg := &config.Config{}
+	warnings, err := config.Decode([]byte(fakeConfig), []string{"FAKE_TOKEN=s3cret"}, cfg, reg.Notifiers()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestAddingAKind(t *testing.T) {
 		t.Fatalf("check: %v", problems)
 	}
 
-	_, warnings, err = config.Parse([]byte(fakeConfig), ".", nil, Kinds().Notifiers()...)
+	warnings, err = config.Decode([]byte(fakeConfig), nil, &config.Config{}, Kinds().Notifiers()...)
 	if err != nil || len(warnings) != 1 || warnings[0].String() != "notify.fake: unknown table, ignored" {
 		t.Fatalf("without the kind: %v %v", err, warnings)
 	}
