@@ -36,6 +36,7 @@ func (r *Recorder) View(now time.Time) *messages.HistoryView {
 		for i, n := range sv.nodes {
 			order[n.id] = i
 		}
+		nodeCounts := map[string][]int{} // of the nodes an incident touched
 		for _, inc := range sv.incidents {
 			if inc.end != 0 && inc.end < from {
 				continue
@@ -45,6 +46,10 @@ func (r *Recorder) View(now time.Time) *messages.HistoryView {
 			for _, id := range inc.nodes {
 				if _, ok := order[id]; ok {
 					nodes = append(nodes, id)
+					if nodeCounts[id] == nil {
+						nodeCounts[id] = make([]int, ringDays)
+					}
+					v.countDays(inc, nodeCounts[id])
 				}
 			}
 			slices.SortFunc(nodes, func(a, b string) int { return cmp.Compare(order[a], order[b]) })
@@ -62,8 +67,13 @@ func (r *Recorder) View(now time.Time) *messages.HistoryView {
 			sh.Budget = &messages.ErrorBudget{SLO: sv.slo, Allowed: time.Duration(allowed) * time.Millisecond,
 				Used: sh.Uptime.D30.Dead}
 		}
+		none := make([]int, ringDays)
 		for _, n := range sv.nodes {
-			nh := messages.NodeHistory{ID: n.id, Label: n.label, Poll: n.lat != nil, HistorySeries: v.series(&n.ser, counts)}
+			nc := nodeCounts[n.id]
+			if nc == nil {
+				nc = none
+			}
+			nh := messages.NodeHistory{ID: n.id, Label: n.label, Poll: n.lat != nil, HistorySeries: v.series(&n.ser, nc)}
 			if n.lat != nil {
 				nh.Latency = v.latency(n.lat)
 			}

@@ -63,8 +63,9 @@ type HistoryDay struct {
 	// Date is the day's 00:00 UTC.
 	Date                        time.Time
 	Healthy, Sick, Dead, NoData time.Duration
-	// Incidents counts the incidents of this subject's service(s) that
-	// were open at some time during the day.
+	// Incidents counts the incidents that were open at some time during
+	// the day: of every service for the page, of the service for a
+	// service, and those that touched the node for a node.
 	Incidents int
 }
 
