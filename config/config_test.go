@@ -644,6 +644,21 @@ EXTRA
 service = []
 `
 
+// withPollNode is minimalText with one service "s" holding one poll node
+// "n" that has the given keys.
+func withPollNode(keys string) string {
+	text := strings.Replace(minimalText, "[probe]\nservice = []\n", `[probe]
+[[probe.service]]
+id = "s"
+label = "S"
+[[probe.service.node]]
+id = "n"
+label = "N"
+mode = "poll"
+`+keys, 1)
+	return strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+}
+
 // parseWith parses minimalText with its placeholders replaced.
 func parseWith(t *testing.T, manager, reporter, extra string, environ []string) (*config.Config, []config.Issue, error) {
 	t.Helper()
@@ -814,22 +829,12 @@ func TestReminderIntervalZeroWarns(t *testing.T) {
 }
 
 func TestNodeKeyOrderSurvivesWeirdKeys(t *testing.T) {
-	extra := `[probe]
-[[probe.service]]
-id = "s"
-label = "S"
-[[probe.service.node]]
-id = "n"
-label = "N"
-mode = "poll"
-replicas = ["https://example.com/"]
+	text := withPollNode(`replicas = ["https://example.com/"]
 [probe.service.node.http_headers]
 "X-Quoted" = "1"
 'X-Literal' = "2"
 X-Bare = ["3", "4"]
-`
-	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
-	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+`)
 	cfg, _, err := parse([]byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -843,18 +848,8 @@ X-Bare = ["3", "4"]
 // TestArrayProblemsNameEveryElement: in an array of strings, an element of
 // the wrong type does not hide the problems of the others.
 func TestArrayProblemsNameEveryElement(t *testing.T) {
-	extra := `[probe]
-[[probe.service]]
-id = "s"
-label = "S"
-[[probe.service.node]]
-id = "n"
-label = "N"
-mode = "poll"
-replicas = ["https://ok.example.com/", 3, "no-scheme", "tcp://db:5432"]
-`
-	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
-	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	text := withPollNode(`replicas = ["https://ok.example.com/", 3, "no-scheme", "tcp://db:5432"]
+`)
 	_, _, err := parse([]byte(text), nil)
 	errs := problemsOf(t, err)
 	const r = "probe.service[0].node[0].replicas"
@@ -868,18 +863,8 @@ replicas = ["https://ok.example.com/", 3, "no-scheme", "tcp://db:5432"]
 }
 
 func TestHeaderProblemsNameArrayElements(t *testing.T) {
-	extra := `[probe]
-[[probe.service]]
-id = "s"
-label = "S"
-[[probe.service.node]]
-id = "n"
-label = "N"
-mode = "poll"
-http_headers = { X-Ok = ["fine", "bad\u0000value", 3], X-Table = { a = "b" } }
-`
-	text := strings.Replace(minimalText, "[probe]\nservice = []\n", extra, 1)
-	text = strings.NewReplacer("MANAGER", "m", "REPORTER", "r", "EXTRA", "").Replace(text)
+	text := withPollNode(`http_headers = { X-Ok = ["fine", "bad\u0000value", 3], X-Table = { a = "b" } }
+`)
 	_, _, err := parse([]byte(text), nil)
 	errs := problemsOf(t, err)
 	const h = "probe.service[0].node[0].http_headers"
