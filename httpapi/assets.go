@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -38,9 +39,13 @@ import (
 // which is stable for a running server and independent of the build.
 var embeddedModTime = time.Now().UTC().Truncate(time.Second)
 
-// embeddedETags maps every embedded file to a content-hash entity tag.
-var embeddedETags = func() map[string]string {
-	tags := map[string]string{}
+// embeddedAssets holds every embedded file, read once at start: its body
+// and content-hash entity tag, and for a text file of at least compressMin
+// bytes (the stylesheet, the script) brotli and gzip variants built by the
+// encoders of the prepared views, so that no request compresses anything.
+var embeddedAssets = func() map[string]*prepared {
+	var enc encoders
+	assets := map[string]*prepared{}
 	err := fs.WalkDir(static.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -50,13 +55,18 @@ var embeddedETags = func() map[string]string {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		tags[p] = `"` + hex.EncodeToString(sum[:10]) + `"`
+		base := hex.EncodeToString(sum[:10])
+		if t := assetType(p); strings.HasPrefix(t, "text/") || t == "image/svg+xml" || t == "application/json" {
+			assets[p] = enc.prepare(b, t, base)
+		} else {
+			assets[p] = &prepared{variants: []variant{newVariant("", b, `"`+base+`"`)}}
+		}
 		return nil
 	})
 	if err != nil {
 		panic("httpapi: reading embedded assets: " + err.Error())
 	}
-	return tags
+	return assets
 }()
 
 // assetTypes fixes the media types of common asset extensions, independent
@@ -96,12 +106,14 @@ func assetType(name string) string {
 	return "application/octet-stream"
 }
 
-// assetFile is an opened static file.
+// assetFile is an opened static file: an override file, or an embedded
+// one with its variants.
 type assetFile struct {
-	content io.ReadSeeker
-	closer  io.Closer
-	modTime time.Time
-	etag    string
+	content  io.ReadSeeker
+	closer   io.Closer
+	modTime  time.Time
+	etag     string
+	embedded *prepared
 }
 
 // openAsset finds rel (slash-separated, made of vetted segments) in the
@@ -112,17 +124,13 @@ func openAsset(dir, rel string) (*assetFile, bool) {
 			return f, true
 		}
 	}
-	f, err := static.FS.Open(rel)
-	if err != nil {
+	p, ok := embeddedAssets[rel]
+	if !ok {
 		return nil, false
 	}
-	rs, ok := f.(io.ReadSeeker)
-	st, err := f.Stat()
-	if !ok || err != nil || !st.Mode().IsRegular() {
-		_ = f.Close()
-		return nil, false
-	}
-	return &assetFile{content: rs, closer: f, modTime: embeddedModTime, etag: embeddedETags[rel]}, true
+	id := &p.variants[0]
+	return &assetFile{content: bytes.NewReader(id.body), closer: io.NopCloser(nil), modTime: embeddedModTime,
+		etag: id.etag, embedded: p}, true
 }
 
 // openOverride opens dir/rel without ever leaving dir: os.Root refuses
@@ -166,14 +174,26 @@ func (s *Server) serveAsset(c *echo.Context, rel, contentType string, lastModifi
 	}
 	h.Set(echo.HeaderContentType, contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if f.etag != "" {
-		h.Set("ETag", f.etag)
+	content, etag := f.content, f.etag
+	if p := f.embedded; p != nil && p.vary != nil {
+		h.Set("Vary", "Accept-Encoding")
+		if v := p.choose(c.Request().Header["Accept-Encoding"]); v.coding != "" {
+			// A coded body goes whole: ServeContent would cut ranges of
+			// it and leave Content-Length out.
+			content, etag = bytes.NewReader(v.body), v.etag
+			h.Set("Content-Encoding", v.coding)
+			h.Set("Content-Length", strconv.Itoa(len(v.body)))
+			c.Request().Header.Del("Range")
+		}
+	}
+	if etag != "" {
+		h.Set("ETag", etag)
 	}
 	mod := f.modTime
 	if !lastModified {
 		mod = time.Time{}
 	}
-	http.ServeContent(w, c.Request(), path.Base(rel), mod, f.content)
+	http.ServeContent(w, c.Request(), path.Base(rel), mod, content)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,7 +334,7 @@ func TestEmbeddedETagsCoverFS(t *testing.T) {
 	err := fs.WalkDir(static.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			n++
-			if embeddedETags[p] == "" {
+			if a := embeddedAssets[p]; a == nil || a.variants[0].etag == "" {
 				t.Errorf("no ETag for %s", p)
 			}
 		}
@@ -341,5 +342,59 @@ func TestEmbeddedETagsCoverFS(t *testing.T) {
 	})
 	if err != nil || n < 10 {
 		t.Fatalf("walk: %v, %d files", err, n)
+	}
+}
+
+// TestEmbeddedAssetsCompressed: the stylesheet and the script go out in
+// the best coding the client accepts, decode to the embedded bytes, carry
+// a tag of their own coding and revalidate; a range is served from the
+// identity body only.
+func TestEmbeddedAssetsCompressed(t *testing.T) {
+	h := assetServer(t, fixedSnapshots{&messages.Snapshot{}}, "")
+	for _, file := range []string{"stylesheets/status.css", "javascripts/status.js"} {
+		path := "/assets/" + file + "?v=1"
+		want := embedded(t, file)
+		tags := map[string]bool{}
+		for _, tc := range []struct{ accept, coding string }{
+			{"", ""},
+			{"gzip, deflate, br, zstd", "br"},
+			{"gzip", "gzip"},
+			{"br;q=0.5, gzip", "gzip"},
+			{"identity", ""},
+			{"br;q=0, gzip;q=0", ""},
+		} {
+			rec := doWith(t, h, http.MethodGet, path, map[string]string{"Accept-Encoding": tc.accept})
+			hd := rec.Header()
+			if rec.Code != 200 || hd.Get("Content-Encoding") != tc.coding || hd.Get("Vary") != "Accept-Encoding" {
+				t.Fatalf("GET %s (Accept-Encoding %q): %d %v, want coding %q", path, tc.accept, rec.Code, hd, tc.coding)
+			}
+			if got := string(decode(t, tc.coding, rec.Body.Bytes())); got != want {
+				t.Fatalf("GET %s (%q): body decodes to %d bytes, want the embedded %d", path, tc.accept, len(got), len(want))
+			}
+			if tc.coding != "" && (hd.Get("Content-Length") != strconv.Itoa(rec.Body.Len()) || rec.Body.Len() > len(want)*2/3) {
+				t.Fatalf("GET %s (%q): Content-Length %q for %d coded bytes of %d", path, tc.accept, hd.Get("Content-Length"), rec.Body.Len(), len(want))
+			}
+			tags[tc.coding+" "+hd.Get("ETag")] = true
+			if rec := doWith(t, h, http.MethodGet, path, map[string]string{"Accept-Encoding": tc.accept, "If-None-Match": hd.Get("ETag")}); rec.Code != http.StatusNotModified ||
+				rec.Body.Len() != 0 || rec.Header().Get("Content-Encoding") != "" {
+				t.Fatalf("revalidation (%q): %d %v", tc.accept, rec.Code, rec.Header())
+			}
+		}
+		if len(tags) != 3 {
+			t.Errorf("%s: want one tag per coding (3), got %v", file, tags)
+		}
+		rec := doWith(t, h, http.MethodGet, path, map[string]string{"Accept-Encoding": "br", "Range": "bytes=0-9"})
+		if rec.Code != 200 || rec.Header().Get("Content-Range") != "" || string(decode(t, "br", rec.Body.Bytes())) != want {
+			t.Fatalf("Range with br: %d %v", rec.Code, rec.Header())
+		}
+		rec = doWith(t, h, http.MethodHead, path, map[string]string{"Accept-Encoding": "br"})
+		if rec.Code != 200 || rec.Body.Len() != 0 || rec.Header().Get("Content-Encoding") != "br" || rec.Header().Get("Content-Length") == "" {
+			t.Fatalf("HEAD with br: %d %v", rec.Code, rec.Header())
+		}
+	}
+	// Small files (the logo, the badges) are not worth a variant.
+	rec := doWith(t, h, http.MethodGet, "/assets/images/brand/logo.svg", map[string]string{"Accept-Encoding": "br, gzip"})
+	if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "" || rec.Header().Get("Vary") != "" {
+		t.Fatalf("logo: %d %v", rec.Code, rec.Header())
 	}
 }
