@@ -251,9 +251,18 @@ func (r *Reporter) prune() {
 	}
 }
 
-// record counts a request's outcome and logs a problem that appears,
-// changes or ends.
+// record logs a problem that appears, changes or ends, then counts the
+// request's outcome: a report counted as sent or failed is already logged.
 func (r *Reporter) record(o outcome) {
+	defer func() {
+		switch {
+		case o.res.ok:
+			r.metrics.Reports.WithLabelValues("sent").Inc()
+			r.metrics.LastSent.SetToCurrentTime()
+		case o.final:
+			r.metrics.Reports.WithLabelValues("failed").Inc()
+		}
+	}()
 	k := o.job.key
 	attrs := []any{"service", k.Probe, "node", k.Node, "replica", messages.RedactURL(k.Replica)}
 	if o.res.ok {
@@ -304,13 +313,6 @@ func (r *Reporter) deliver(ctx context.Context, s *sender, j job) {
 		}
 		r.metrics.Attempts.WithLabelValues(res.code).Inc()
 		final := res.ok || !res.retry || attempt >= r.policy.Attempts
-		switch {
-		case res.ok:
-			r.metrics.Reports.WithLabelValues("sent").Inc()
-			r.metrics.LastSent.SetToCurrentTime()
-		case final:
-			r.metrics.Reports.WithLabelValues("failed").Inc()
-		}
 		select {
 		case r.outcomes <- outcome{job: j, res: res, final: final}:
 		case <-ctx.Done():
