@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,14 +56,21 @@ type historyNow struct {
 	} `json:"services"`
 }
 
-func (s *server) history() historyNow {
+// history reads /status/history; ok is false while the server has not
+// built its first history yet (just after a start).
+func (s *server) history() (h historyNow, ok bool) {
 	s.t.Helper()
 	code, body := s.request("GET", "/status/history", "", "")
-	var h historyNow
-	if err := json.Unmarshal([]byte(body), &h); code != 200 || err != nil || len(h.Services) != 1 || len(h.Services[0].Days) != 90 {
+	if err := json.Unmarshal([]byte(body), &h); code != 200 || err != nil {
 		s.t.Fatalf("/status/history: %d %v %.300s", code, err, body)
 	}
-	return h
+	if strings.Contains(body, `"built":null`) {
+		return h, false
+	}
+	if len(h.Services) != 1 || len(h.Services[0].Days) != 90 {
+		s.t.Fatalf("/status/history: %.300s", body)
+	}
+	return h, true
 }
 
 // TestRestartKeepsHistory kills the real binary with SIGKILL during an
@@ -76,7 +84,10 @@ func TestRestartKeepsHistory(t *testing.T) {
 	s := startServer(t, cfg, dataDir, port)
 	var before historyNow
 	s.waitFor("an ongoing incident with dead time", func() bool {
-		before = s.history()
+		var built bool
+		if before, built = s.history(); !built {
+			return false
+		}
 		svc := before.Services[0]
 		return len(svc.Incidents) == 1 && svc.Incidents[0].Ongoing && svc.Days[89].DeadSeconds >= 1
 	})
@@ -91,7 +102,11 @@ func TestRestartKeepsHistory(t *testing.T) {
 	down := time.Now()
 
 	s = startServer(t, cfg, dataDir, port)
-	after := s.history()
+	var after historyNow
+	s.waitFor("the first history after the restart", func() (built bool) {
+		after, built = s.history()
+		return built
+	})
 	svc := after.Services[0]
 	if len(svc.Incidents) != 1 || svc.Incidents[0].Start != before.Services[0].Incidents[0].Start || !svc.Incidents[0].Ongoing || svc.Incidents[0].Worst != "dead" {
 		t.Fatalf("incidents after SIGKILL: %+v, before %+v", svc.Incidents, before.Services[0].Incidents)
