@@ -243,9 +243,10 @@ func lighthouseServer(t *testing.T) string {
 // performance is repeated and the best performance score counts. The other
 // categories do not depend on timing and must be 100 in every run. The
 // test task runs this test alone, after the rest of the suite; even so, on
-// a shared two-processor machine about one run in two scores 99 (total
-// blocking time 90-150 ms instead of 40-80), so a scheme gets up to six.
-const lighthouseRuns = 6
+// a shared two-processor virtual machine whose neighbours load the host,
+// runs score 95-99 for minutes at a time (total blocking time 90-260 ms
+// instead of 40-80), so a scheme gets up to ten runs (about 20 s each).
+const lighthouseRuns = 10
 
 func TestLighthouseIncidentPage(t *testing.T) {
 	node, cli := needLighthouse(t)
