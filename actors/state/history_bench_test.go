@@ -16,21 +16,7 @@ import (
 // probes/s), and the recorder is flushed every 5 s of that time, as the
 // actor does; the flush cost is included.
 func BenchmarkModelProbe(b *testing.B) {
-	cfg := &config.Config{Metrics: config.Metrics{PollInterval: 30 * time.Second}}
-	var keys []messages.ReplicaKey
-	for s := range 100 {
-		svc := config.Service{ID: fmt.Sprintf("svc%d", s), Label: "Service"}
-		for n := range 10 {
-			node := config.Node{ID: fmt.Sprintf("node%d", n), Label: "Node", Mode: config.ModePoll}
-			for r := range 10 {
-				id := fmt.Sprintf("http://127.0.0.1:8080/health?r=%d", r)
-				node.Replicas = append(node.Replicas, config.Replica{ID: id, Kind: config.KindHTTP})
-				keys = append(keys, messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: id})
-			}
-			svc.Nodes = append(svc.Nodes, node)
-		}
-		cfg.Probe.Services = append(cfg.Probe.Services, svc)
-	}
+	cfg, keys := tenThousandReplicas()
 	for _, withHistory := range []bool{false, true} {
 		b.Run(fmt.Sprintf("history=%v", withHistory), func(b *testing.B) {
 			t0 := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
@@ -57,4 +43,25 @@ func BenchmarkModelProbe(b *testing.B) {
 			}
 		})
 	}
+}
+
+// tenThousandReplicas is a configuration of 10,000 poll replicas (100
+// services × 10 nodes × 10 replicas) and their keys, in order.
+func tenThousandReplicas() (*config.Config, []messages.ReplicaKey) {
+	cfg := &config.Config{Metrics: config.Metrics{PollInterval: 30 * time.Second}}
+	var keys []messages.ReplicaKey
+	for s := range 100 {
+		svc := config.Service{ID: fmt.Sprintf("svc%d", s), Label: "Service"}
+		for n := range 10 {
+			node := config.Node{ID: fmt.Sprintf("node%d", n), Label: "Node", Mode: config.ModePoll}
+			for r := range 10 {
+				id := fmt.Sprintf("http://10.0.%d.%d:8080/health?r=%d", s, n, r)
+				node.Replicas = append(node.Replicas, config.Replica{ID: id, Kind: config.KindHTTP})
+				keys = append(keys, messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: id})
+			}
+			svc.Nodes = append(svc.Nodes, node)
+		}
+		cfg.Probe.Services = append(cfg.Probe.Services, svc)
+	}
+	return cfg, keys
 }

@@ -2,12 +2,10 @@ package state
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/vigil-go/vigil/config"
 	"github.com/vigil-go/vigil/messages"
 	"github.com/vigil-go/vigil/storage"
 	"github.com/vigil-go/vigil/storage/pgtest"
@@ -20,21 +18,7 @@ import (
 // most once per MirrorDebounce, in practice once per leader batch (about
 // once a second while results arrive).
 func BenchmarkMirrorLoadTenThousandReplicas(b *testing.B) {
-	cfg := &config.Config{Metrics: config.Metrics{PollInterval: 30 * time.Second}}
-	var keys []messages.ReplicaKey
-	for s := range 100 {
-		svc := config.Service{ID: fmt.Sprintf("svc%d", s), Label: "Service"}
-		for n := range 10 {
-			node := config.Node{ID: fmt.Sprintf("node%d", n), Label: "Node", Mode: config.ModePoll}
-			for r := range 10 {
-				id := fmt.Sprintf("http://10.0.%d.%d:8080/health?r=%d", s, n, r)
-				node.Replicas = append(node.Replicas, config.Replica{ID: id, Kind: config.KindHTTP})
-				keys = append(keys, messages.ReplicaKey{Probe: svc.ID, Node: node.ID, Replica: id})
-			}
-			svc.Nodes = append(svc.Nodes, node)
-		}
-		cfg.Probe.Services = append(cfg.Probe.Services, svc)
-	}
+	cfg, keys := tenThousandReplicas()
 	// A leader's model after a day of results, stored.
 	t0 := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	m := NewModel(cfg)
