@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -240,13 +239,7 @@ func others(all []*instance, not *instance) []*instance {
 // once.
 func TestClusterOneVoice(t *testing.T) {
 	dsn := pgtest.New(t)
-	var healthy atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !healthy.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}))
-	defer target.Close()
+	target, healthy := switchableTarget(t)
 	hooks := newHookReceiver(t)
 
 	// Three instances starting at once on a new database migrate it once.
@@ -407,13 +400,7 @@ func watchStatus(t *testing.T, live []*instance) func() map[string]bool {
 // not even its retry of the alert it held.
 func TestClusterFencesPausedLeader(t *testing.T) {
 	dsn := pgtest.New(t)
-	var healthy atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !healthy.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}))
-	defer target.Close()
+	target, healthy := switchableTarget(t)
 	hooks := newHookReceiver(t)
 	const lease = "lease_ttl = 3\nlease_renew = 1"
 	hooks.fail("a", true) // a's deliveries fail: it keeps retrying the alert
@@ -630,13 +617,7 @@ func TestClusterLeaderLosesTheDatabase(t *testing.T) {
 	proxy := newTCPProxy(t, u.Host)
 	viaProxy := *u
 	viaProxy.Host = proxy.addr
-	var healthy atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !healthy.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}))
-	defer target.Close()
+	target, healthy := switchableTarget(t)
 	hooks := newHookReceiver(t)
 	const lease = "lease_ttl = 3\nlease_renew = 1"
 	a := startInstance(t, "a", viaProxy.String()+"&connect_timeout=1", lease, hooks.srv.URL, target.URL+"/health")

@@ -218,13 +218,7 @@ const (
 // outage going on across a restart is not alerted again, and that a
 // recovery that happened while the server was down is alerted once.
 func TestRestartKeepsStateAndAlertsOnce(t *testing.T) {
-	var healthy atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !healthy.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}))
-	defer target.Close()
+	target, healthy := switchableTarget(t)
 	hooks := &webhookLog{}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p struct{ Type, Status string }
@@ -294,4 +288,17 @@ func TestRestartKeepsStateAndAlertsOnce(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit within 10 s of SIGTERM")
 	}
+}
+
+// switchableTarget is an HTTP target that answers 500 until healthy is
+// set, then 200; it is closed when the test ends.
+func switchableTarget(t *testing.T) (target *httptest.Server, healthy *atomic.Bool) {
+	healthy = new(atomic.Bool)
+	target = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(target.Close)
+	return target, healthy
 }
