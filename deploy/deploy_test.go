@@ -99,6 +99,38 @@ func splitYAML(data []byte) [][]byte {
 	return docs
 }
 
+// eachManifestFile decodes every manifest file of dir (*.yaml or *.yml;
+// kustomization.yaml and subdirectories are skipped) and hands each file's
+// objects to each; a file of another kind or that does not decode is an
+// error.
+func eachManifestFile(t *testing.T, dir string, decode func([]byte) ([]runtime.Object, error), each func(name string, objs []runtime.Object)) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || name == "kustomization.yaml" {
+			continue
+		}
+		if ext := filepath.Ext(name); ext != ".yaml" && ext != ".yml" {
+			t.Errorf("%s: unexpected file in %s (manifests are *.yaml)", name, dir)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := decode(data)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		each(name, objs)
+	}
+}
+
 // decodeStrict decodes every document of a manifest file into its typed
 // Kubernetes object and checks that the kind is one this directory may hold.
 func decodeStrict(data []byte) ([]runtime.Object, error) {
@@ -185,29 +217,8 @@ func loadKustomization(t *testing.T) kustomization {
 // kustomization, strictly.
 func loadManifests(t *testing.T) manifests {
 	t.Helper()
-	entries, err := os.ReadDir(k8sDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := manifests{files: map[string][]runtime.Object{}}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || name == "kustomization.yaml" {
-			continue
-		}
-		if ext := filepath.Ext(name); ext != ".yaml" && ext != ".yml" {
-			t.Errorf("%s: unexpected file in %s (manifests are *.yaml)", name, k8sDir)
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(k8sDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := decodeStrict(data)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
+	eachManifestFile(t, k8sDir, decodeStrict, func(name string, objs []runtime.Object) {
 		m.files[name] = objs
 		for _, obj := range objs {
 			switch o := obj.(type) {
@@ -223,7 +234,7 @@ func loadManifests(t *testing.T) manifests {
 				setOnce(t, name, &m.secret, o)
 			}
 		}
-	}
+	})
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -835,22 +846,30 @@ func TestExampleConfigServes(t *testing.T) {
 	}
 }
 
-// TestKustomizeBuild renders the kustomization with kubectl (offline) when
-// kubectl is installed, and decodes the result strictly too.
-func TestKustomizeBuild(t *testing.T) {
+// kustomize renders the kustomization in dir with kubectl (offline); the
+// test is skipped where kubectl is not installed.
+func kustomize(t *testing.T, dir string) []byte {
+	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(kubectl, "kustomize", k8sDir)
+	cmd := exec.Command(kubectl, "kustomize", dir)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize: %v\n%s", err, &stderr)
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, &stderr)
 	}
-	objs, err := decodeStrict(stdout.Bytes())
+	return stdout.Bytes()
+}
+
+// TestKustomizeBuild renders the kustomization with kubectl (offline) when
+// kubectl is installed, and decodes the result strictly too.
+func TestKustomizeBuild(t *testing.T) {
+	out := kustomize(t, k8sDir)
+	objs, err := decodeStrict(out)
 	if err != nil {
-		t.Fatalf("rendered output: %v\n%s", err, &stdout)
+		t.Fatalf("rendered output: %v\n%s", err, out)
 	}
 	k := loadKustomization(t)
 	kinds := map[string]bool{}

@@ -1,10 +1,8 @@
 package deploy
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -60,29 +58,8 @@ func decodeHA(data []byte) ([]runtime.Object, error) {
 
 func loadHAManifests(t *testing.T) haManifests {
 	t.Helper()
-	entries, err := os.ReadDir(haDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := haManifests{kinds: map[string][]string{}}
-	for _, e := range entries {
-		name := e.Name()
-		if name == "kustomization.yaml" {
-			continue
-		}
-		if filepath.Ext(name) != ".yaml" {
-			t.Errorf("%s: unexpected file in %s", name, haDir)
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(haDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := decodeHA(data)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
+	eachManifestFile(t, haDir, decodeHA, func(name string, objs []runtime.Object) {
 		for _, obj := range objs {
 			switch o := obj.(type) {
 			case *appsv1.Deployment:
@@ -100,7 +77,7 @@ func loadHAManifests(t *testing.T) haManifests {
 			}
 			m.kinds[name] = append(m.kinds[name], fmt.Sprintf("%T", obj))
 		}
-	}
+	})
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -240,17 +217,7 @@ func matches(selector, labels map[string]string) bool {
 
 // TestHAKustomizeBuild renders the example with kubectl when installed.
 func TestHAKustomizeBuild(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not installed")
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(kubectl, "kustomize", haDir)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize: %v\n%s", err, &stderr)
-	}
-	objs, err := decodeHA(stdout.Bytes())
+	objs, err := decodeHA(kustomize(t, haDir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/vigil-go/vigil/agent"
@@ -38,29 +39,8 @@ type localManifests struct {
 
 func loadLocalManifests(t *testing.T) localManifests {
 	t.Helper()
-	entries, err := os.ReadDir(localDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := localManifests{files: map[string][]string{}}
-	for _, e := range entries {
-		name := e.Name()
-		if name == "kustomization.yaml" {
-			continue
-		}
-		if filepath.Ext(name) != ".yaml" {
-			t.Errorf("%s: unexpected file in %s", name, localDir)
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(localDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := decodeStrict(data)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
+	eachManifestFile(t, localDir, decodeStrict, func(name string, objs []runtime.Object) {
 		for _, obj := range objs {
 			switch o := obj.(type) {
 			case *appsv1.Deployment:
@@ -76,7 +56,7 @@ func loadLocalManifests(t *testing.T) localManifests {
 				t.Errorf("%s: a %T has no place in the agent's example", name, o)
 			}
 		}
-	}
+	})
 	if t.Failed() {
 		t.FailNow()
 	}
