@@ -182,9 +182,9 @@ type kustomizeImage struct {
 // duplicate keys fail, and a round trip through the struct must give back
 // the same document (which catches keys that encoding/json would accept
 // in the wrong case).
-func loadKustomization(t *testing.T) kustomization {
+func loadKustomization(t *testing.T, dir string) kustomization {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(k8sDir, "kustomization.yaml"))
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func setOnce[T any](t *testing.T, file string, dst **T, v *T) {
 // manifest that exists (and nothing else) except the example Secret.
 func TestManifestsDecodeStrictly(t *testing.T) {
 	m := loadManifests(t)
-	k := loadKustomization(t)
+	k := loadKustomization(t, k8sDir)
 
 	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
 		t.Errorf("kustomization.yaml: apiVersion/kind = %s/%s", k.APIVersion, k.Kind)
@@ -871,7 +871,7 @@ func TestKustomizeBuild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rendered output: %v\n%s", err, out)
 	}
-	k := loadKustomization(t)
+	k := loadKustomization(t, k8sDir)
 	kinds := map[string]bool{}
 	for _, o := range objs {
 		kinds[reflect.TypeOf(o).Elem().Name()] = true

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/vigil-go/vigil/actors/notifier/providers"
 	"github.com/vigil-go/vigil/config"
@@ -101,14 +99,7 @@ func haEnviron(m haManifests) []string {
 // server's own loader and runs on PostgreSQL.
 func TestHAManifests(t *testing.T) {
 	m := loadHAManifests(t)
-	data, err := os.ReadFile(filepath.Join(haDir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var k kustomization
-	if err := sigsyaml.UnmarshalStrict(data, &k); err != nil {
-		t.Fatalf("kustomization.yaml: %v", err)
-	}
+	k := loadKustomization(t, haDir)
 	for name, kinds := range m.kinds {
 		listed := slices.Contains(k.Resources, name)
 		if secret := slices.Contains(kinds, "*v1.Secret"); secret == listed {

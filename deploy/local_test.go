@@ -15,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/vigil-go/vigil/agent"
 	"github.com/vigil-go/vigil/supervisors"
@@ -84,14 +83,7 @@ func localConfig(t *testing.T, m localManifests) []byte {
 // status page's hardening.
 func TestLocalManifests(t *testing.T) {
 	m := loadLocalManifests(t)
-	data, err := os.ReadFile(filepath.Join(localDir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var k kustomization
-	if err := sigsyaml.UnmarshalStrict(data, &k); err != nil {
-		t.Fatalf("kustomization.yaml: %v", err)
-	}
+	k := loadKustomization(t, localDir)
 	for name, kinds := range m.files {
 		listed := slices.Contains(k.Resources, name)
 		if secret := slices.Contains(kinds, "Secret"); secret == listed {
